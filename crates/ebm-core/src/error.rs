@@ -1,0 +1,114 @@
+//! The one error type of the joint-EBM libraries.
+
+use std::path::PathBuf;
+
+/// Every fallible operation of the joint-EBM libraries returns this error.
+///
+/// Messages name the operation and the offending shape or value, so that a user can tell what
+/// to fix without reading the source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A tensor had the wrong shape.
+    #[error("{op}: {what} has shape {got:?}, expected {expected}")]
+    Shape {
+        /// The operation that checked the shape.
+        op: &'static str,
+        /// Which argument.
+        what: &'static str,
+        /// The shape that was expected, in words (`[B, 6]`, `same as x`, …).
+        expected: String,
+        /// The shape received.
+        got: Vec<i64>,
+    },
+    /// A label tensor is not valid for its layout (not one-hot per group, not 0/1 bits, …).
+    #[error("{op}: {what} is not valid for the label layout: {reason}")]
+    InvalidLabels {
+        /// The operation.
+        op: &'static str,
+        /// Which argument.
+        what: &'static str,
+        /// What is wrong, with the first offending row where known.
+        reason: String,
+    },
+    /// A tensor holds NaN or infinite values where finite ones are required.
+    #[error("{op}: {what} contains non-finite values (NaN or ±inf)")]
+    NonFinite {
+        /// The operation.
+        op: &'static str,
+        /// Which argument or quantity.
+        what: &'static str,
+    },
+    /// A hyper-parameter or configuration value is impossible.
+    #[error("invalid {param} = {value}: {reason}")]
+    InvalidConfig {
+        /// The parameter name, spelled as in the config structs.
+        param: &'static str,
+        /// The offending value.
+        value: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// Enumeration of label configurations refused because there are too many.
+    #[error("{op}: {count} label configurations exceed the enumeration limit of {limit}; raise the limit or use sample-based prediction")]
+    TooManyConfigurations {
+        /// The operation.
+        op: &'static str,
+        /// How many configurations enumeration would need.
+        count: u128,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// The requested device cannot be used.
+    #[error("device: {0}")]
+    Device(String),
+    /// A file could not be read or written.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong and what was expected.
+        message: String,
+    },
+    /// An error reported by libtorch.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// Result alias used throughout the joint-EBM libraries.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Shorthand for [`Error::InvalidConfig`].
+    pub fn config(param: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            param,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Shape`].
+    pub fn shape(
+        op: &'static str,
+        what: &'static str,
+        expected: impl Into<String>,
+        got: &[i64],
+    ) -> Self {
+        Error::Shape {
+            op,
+            what,
+            expected: expected.into(),
+            got: got.to_vec(),
+        }
+    }
+}
+
+/// Checks that a float hyper-parameter is finite and strictly positive.
+pub fn check_positive(param: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::config(param, value, "must be finite and > 0"))
+    }
+}

@@ -1,0 +1,19 @@
+//! # samplers-disc
+//!
+//! Discrete Markov kernels for the `y` block of a joint energy-based model
+//! `p(x, y) ∝ exp(f(x, y))` (`f` higher = more probable), usable on their own for any discrete
+//! EBM over one-hot groups and bits (an Ising or Potts model is a [`JointEnergy`] whose `x` is
+//! ignored):
+//! * [`Gwg`] — Gibbs-with-Gradients (exact MH kernel, one head evaluation per step);
+//! * [`ExactGibbs`] — random-scan Gibbs by enumeration of one variable (reference kernel).
+//!
+//! Both implement [`DiscreteKernel`]: `step(energy, state) -> (state, info)`.
+//!
+//! [`JointEnergy`]: ebm_core::JointEnergy
+//! [`DiscreteKernel`]: ebm_core::DiscreteKernel
+mod gibbs;
+mod gwg;
+
+pub use ebm_core::{DiscreteKernel, StepInfo};
+pub use gibbs::ExactGibbs;
+pub use gwg::{Gwg, GwgConfig, Proposal};

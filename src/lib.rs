@@ -1,0 +1,18 @@
+//! # joint-ebm
+//!
+//! Joint energy-based models on mixed continuous and discrete data (Kelly & Grathwohl,
+//! "No conditional models for me"). One network `f_θ(x, y)` — an unnormalised log-density,
+//! `p(x, y) ∝ exp(f(x, y))`, **higher = more probable** — models continuous `x` together with
+//! structured discrete labels `y`; a joint Metropolis-within-Gibbs sampler (Gibbs-with-Gradients
+//! on `y`, Langevin or MALA on `x`) gives prediction, conditional generation and training.
+//!
+//! This facade re-exports the layers, each of which can also be used alone:
+//! * [`core`] (`ebm-core`): the energy trait, label layout, fused evaluations, states, errors;
+//! * [`disc`] (`samplers-disc`): Gibbs-with-Gradients and exact Gibbs;
+//! * [`cont`] (`samplers-cont`): Langevin (as in the paper) and MALA (exact);
+//! * [`mwg`]: the joint sampler, clamping and prediction.
+pub use ebm_core as core;
+pub use mwg;
+pub use samplers_cont as cont;
+pub use samplers_disc as disc;
+pub use tch;
