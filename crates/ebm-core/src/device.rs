@@ -131,7 +131,10 @@ mod tests {
         assert!(DeviceChoice::Auto.resolve().is_ok());
         if !Cuda::is_available() {
             let e = DeviceChoice::Cuda.resolve().unwrap_err().to_string();
-            assert!(e.contains("nvidia-smi") && e.contains("no-as-needed"), "{e}");
+            assert!(
+                e.contains("nvidia-smi") && e.contains("no-as-needed"),
+                "{e}"
+            );
         }
     }
 }

@@ -26,9 +26,16 @@ pub fn effective_sample_size(chains: &[Vec<f64>]) -> f64 {
         return (m * n) as f64;
     }
     let acov: Vec<Vec<f64>> = chains.iter().map(|c| autocovariance(&c[..n])).collect();
-    let means: Vec<f64> = chains.iter().map(|c| c[..n].iter().sum::<f64>() / n as f64).collect();
+    let means: Vec<f64> = chains
+        .iter()
+        .map(|c| c[..n].iter().sum::<f64>() / n as f64)
+        .collect();
     let grand = means.iter().sum::<f64>() / m as f64;
-    let w = acov.iter().map(|a| a[0] * n as f64 / (n as f64 - 1.0)).sum::<f64>() / m as f64;
+    let w = acov
+        .iter()
+        .map(|a| a[0] * n as f64 / (n as f64 - 1.0))
+        .sum::<f64>()
+        / m as f64;
     let b_over_n = if m > 1 {
         means.iter().map(|mu| (mu - grand).powi(2)).sum::<f64>() / (m as f64 - 1.0)
     } else {

@@ -81,7 +81,12 @@ pub struct Evaluation {
 fn check_output(op: &'static str, f: &Tensor, batch: i64) -> Result<()> {
     let size = f.size();
     if size != [batch] {
-        return Err(Error::shape(op, "log_density output", format!("[{batch}]"), &size));
+        return Err(Error::shape(
+            op,
+            "log_density output",
+            format!("[{batch}]"),
+            &size,
+        ));
     }
     Ok(())
 }
@@ -193,9 +198,10 @@ impl Evaluation {
             })?;
             self.graph = Some(FeatureGraph { x_leaf, h });
         }
-        let graph = self.graph.as_ref().ok_or_else(|| {
-            Error::config("features", "None", "feature graph missing")
-        })?;
+        let graph = self
+            .graph
+            .as_ref()
+            .ok_or_else(|| Error::config("features", "None", "feature graph missing"))?;
         let root = (&graph.h * &self.grad_features).sum(graph.h.kind());
         let g = grads(&root, &[&graph.x_leaf], true)?;
         FEATURE_BACKWARD_PASSES.with(|c| c.set(c.get() + 1));

@@ -108,10 +108,18 @@ impl XInit {
     /// Bounds from a data batch `x` `[N, …]`.
     pub fn from_batch(x: &Tensor) -> Result<Self> {
         if x.size().is_empty() || x.size()[0] == 0 {
-            return Err(Error::shape("XInit::from_batch", "x", "[N, …] with N ≥ 1", &x.size()));
+            return Err(Error::shape(
+                "XInit::from_batch",
+                "x",
+                "[N, …] with N ≥ 1",
+                &x.size(),
+            ));
         }
         if !bool::try_from(x.isfinite().all())? {
-            return Err(Error::NonFinite { op: "XInit::from_batch", what: "x" });
+            return Err(Error::NonFinite {
+                op: "XInit::from_batch",
+                what: "x",
+            });
         }
         Ok(Self {
             low: x.amin([0i64].as_slice(), false).detach(),

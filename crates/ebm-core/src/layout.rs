@@ -107,7 +107,12 @@ impl YLayout {
     pub fn validate(&self, op: &'static str, what: &'static str, y: &Tensor) -> Result<()> {
         let size = y.size();
         if size.len() != 2 || size[1] != self.dim() as i64 {
-            return Err(Error::shape(op, what, format!("[B, {}]", self.dim()), &size));
+            return Err(Error::shape(
+                op,
+                what,
+                format!("[B, {}]", self.dim()),
+                &size,
+            ));
         }
         if !y.is_floating_point() {
             return Err(Error::InvalidLabels {
@@ -190,10 +195,7 @@ impl YLayout {
         let mut parts = Vec::with_capacity(self.num_vars());
         for g in 0..self.groups.len() {
             let r = self.columns(g);
-            parts.push(
-                y.narrow(1, r.start as i64, r.len() as i64)
-                    .argmax(1, true),
-            );
+            parts.push(y.narrow(1, r.start as i64, r.len() as i64).argmax(1, true));
         }
         if self.bits > 0 {
             let start = self.groups.iter().sum::<usize>() as i64;
@@ -262,7 +264,11 @@ impl ColumnMaps {
             let r = layout.columns(v);
             for i in r.clone() {
                 var[i] = v as i64;
-                val[i] = if layout.is_bit(v) { 1 } else { (i - r.start) as i64 };
+                val[i] = if layout.is_bit(v) {
+                    1
+                } else {
+                    (i - r.start) as i64
+                };
                 c2v[i * nv + v] = 1.0;
                 cat[i] = !layout.is_bit(v);
                 for j in r.clone() {

@@ -16,8 +16,8 @@ pub mod diagnostics;
 mod energy;
 mod error;
 pub mod eval;
-mod kernel;
 mod init;
+mod kernel;
 mod layout;
 mod state;
 
@@ -25,8 +25,8 @@ pub use device::{runtime_report, seed_everything, DeviceChoice, RuntimeReport, C
 pub use energy::{FnEnergy, JointEnergy};
 pub use error::{check_positive, Error, Result};
 pub use eval::Evaluation;
-pub use kernel::{ContinuousKernel, DiscreteKernel, StepInfo};
 pub use init::{XInit, YInit};
+pub use kernel::{ContinuousKernel, DiscreteKernel, StepInfo};
 pub use layout::{ColumnMaps, YLayout};
 pub use state::JointState;
 pub use tch;

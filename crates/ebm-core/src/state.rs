@@ -63,13 +63,22 @@ impl JointState {
         layout.validate(OP, "y", y)?;
         let ys = y.size();
         if ys[0] != xs[0] {
-            return Err(Error::shape(OP, "y", format!("[{}, {}]", xs[0], layout.dim()), &ys));
+            return Err(Error::shape(
+                OP,
+                "y",
+                format!("[{}, {}]", xs[0], layout.dim()),
+                &ys,
+            ));
         }
         if y.kind() != x.kind() || y.device() != x.device() {
             return Err(Error::config(
                 "y",
                 format!("{:?} on {:?}", y.kind(), y.device()),
-                format!("y must have the kind and device of x ({:?} on {:?})", x.kind(), x.device()),
+                format!(
+                    "y must have the kind and device of x ({:?} on {:?})",
+                    x.kind(),
+                    x.device()
+                ),
             ));
         }
         check_finite(OP, "x", x)?;
@@ -96,8 +105,7 @@ impl JointState {
         let vars = i64::try_from(self.columns.var_of_col.max())? + 1;
         let _ = v;
         let s = fixed.size();
-        let ok = fixed.kind() == Kind::Bool
-            && (s == [vars] || s == [self.batch_size(), vars]);
+        let ok = fixed.kind() == Kind::Bool && (s == [vars] || s == [self.batch_size(), vars]);
         if !ok {
             return Err(Error::shape(
                 "JointState::with_fixed_y",

@@ -43,7 +43,8 @@ impl DiscreteKernel for ExactGibbs {
         let has_free = var_free.any_dim(1, false);
         let u = Tensor::rand([b, n_vars], (kind, device)).clamp_min(1e-30);
         let gumbel = -(-u.log()).log();
-        let var_logits = gumbel.where_self(&var_free, &Tensor::full_like(&gumbel, f64::NEG_INFINITY));
+        let var_logits =
+            gumbel.where_self(&var_free, &Tensor::full_like(&gumbel, f64::NEG_INFINITY));
         let var_logits = select_rows(&has_free, &var_logits, &gumbel);
         let var = var_logits.argmax(1, false); // [B]
 

@@ -2,8 +2,8 @@
 //! as the joint-EBM paper uses it (REFERENCE.md §1).
 
 use ebm_core::{
-    check_positive, eval::select_rows, DiscreteKernel, Evaluation, JointEnergy, JointState,
-    Result, StepInfo,
+    check_positive, eval::select_rows, DiscreteKernel, Evaluation, JointEnergy, JointState, Result,
+    StepInfo,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -100,7 +100,9 @@ impl Gwg {
         let non_finite = allowed
             .logical_and(&scores.isfinite().logical_not())
             .any_dim(1, false);
-        let valid = allowed.any_dim(1, false).logical_and(&non_finite.logical_not());
+        let valid = allowed
+            .any_dim(1, false)
+            .logical_and(&non_finite.logical_not());
         let neg_inf = Tensor::full_like(&scores, f64::NEG_INFINITY);
         let logits = scores.where_self(&allowed, &neg_inf);
         // Rows that cannot propose get a harmless uniform placeholder and are rejected later.
@@ -149,7 +151,10 @@ impl Gwg {
         let y_new = y * (1.0 - &group) + &e * (1.0 - y);
         let reverse = (y * &group).where_self(&cols.categorical, &e);
         let reverse_cell = reverse.argmax(1, true);
-        let lq_fwd = fwd.log_probs.gather(1, &cell.unsqueeze(1), false).squeeze_dim(1);
+        let lq_fwd = fwd
+            .log_probs
+            .gather(1, &cell.unsqueeze(1), false)
+            .squeeze_dim(1);
 
         let proposal = Evaluation::at_features(
             energy,
@@ -206,12 +211,7 @@ impl DiscreteKernel for Gwg {
     ) -> Result<(JointState, StepInfo)> {
         let fwd = self.proposal(&state, &state.y, &state.eval.grad_y, state.y_free.as_ref());
         let cell = Self::sample_cells(&fwd.log_probs);
-        let log_u = state
-            .eval
-            .log_density
-            .rand_like()
-            .clamp_min(1e-30)
-            .log();
+        let log_u = state.eval.log_density.rand_like().clamp_min(1e-30).log();
         self.finish(energy, state, fwd, &cell, &log_u)
     }
 

@@ -1,0 +1,21 @@
+//! Prints what libtorch sees: version, CUDA/cuDNN, threads. `cargo run --example doctor`
+fn main() {
+    let r = joint_ebm::core::runtime_report();
+    println!("torch (libtorch) version : {}", r.torch_version);
+    println!("built with CUDA          : {}", r.built_with_cuda);
+    println!(
+        "CUDA available           : {} ({} device(s))",
+        r.cuda_available, r.cuda_devices
+    );
+    println!("cuDNN available          : {}", r.cudnn_available);
+    println!("intra-op threads         : {}", r.threads);
+    println!("inter-op threads         : {}", r.interop_threads);
+    println!("MKL / OpenMP             : {} / {}", r.mkl, r.openmp);
+    println!(
+        "LIBTORCH (build time)    : {}",
+        option_env!("LIBTORCH").unwrap_or("(not set)")
+    );
+    if !r.cuda_available {
+        println!("\n{}", joint_ebm::core::CUDA_UNAVAILABLE);
+    }
+}
