@@ -1,41 +1,39 @@
 //! Host-side MCMC diagnostics: effective sample size and split-R̂ (Stan's definitions), for
 //! tests and reports. Input: `chains[c][t]`, all chains of equal length.
 
-/// Autocovariance of one chain at lags `0..n` (biased estimator, divided by `n`).
-fn autocovariance(x: &[f64]) -> Vec<f64> {
+/// Autocovariance of one chain at one lag (biased estimator, divided by `n`).
+fn autocovariance(x: &[f64], mean: f64, lag: usize) -> f64 {
     let n = x.len();
-    let mean = x.iter().sum::<f64>() / n as f64;
-    (0..n)
-        .map(|lag| {
-            (0..n - lag)
-                .map(|t| (x[t] - mean) * (x[t + lag] - mean))
-                .sum::<f64>()
-                / n as f64
-        })
-        .collect()
+    (0..n - lag)
+        .map(|t| (x[t] - mean) * (x[t + lag] - mean))
+        .sum::<f64>()
+        / n as f64
 }
 
 /// Effective sample size of `chains` (several chains of equal length ≥ 4) with Geyer's initial
 /// monotone sequence estimator over the multi-chain autocorrelation (Stan reference manual,
-/// "Effective sample size"). Returns at most `chains · n · log10(chains · n)`-style caps as in
-/// Stan are not applied; a constant input returns the number of draws.
+/// "Effective sample size"). A constant input returns the number of draws.
 pub fn effective_sample_size(chains: &[Vec<f64>]) -> f64 {
     let m = chains.len();
     let n = chains.iter().map(Vec::len).min().unwrap_or(0);
     if m == 0 || n < 4 {
         return (m * n) as f64;
     }
-    let acov: Vec<Vec<f64>> = chains.iter().map(|c| autocovariance(&c[..n])).collect();
     let means: Vec<f64> = chains
         .iter()
         .map(|c| c[..n].iter().sum::<f64>() / n as f64)
         .collect();
+    // Autocovariances are computed lazily, lag by lag, as Geyer's sum needs them.
+    let mean_acov = |lag: usize| -> f64 {
+        chains
+            .iter()
+            .zip(&means)
+            .map(|(c, &mu)| autocovariance(&c[..n], mu, lag))
+            .sum::<f64>()
+            / m as f64
+    };
     let grand = means.iter().sum::<f64>() / m as f64;
-    let w = acov
-        .iter()
-        .map(|a| a[0] * n as f64 / (n as f64 - 1.0))
-        .sum::<f64>()
-        / m as f64;
+    let w = mean_acov(0) * n as f64 / (n as f64 - 1.0);
     let b_over_n = if m > 1 {
         means.iter().map(|mu| (mu - grand).powi(2)).sum::<f64>() / (m as f64 - 1.0)
     } else {
@@ -45,10 +43,7 @@ pub fn effective_sample_size(chains: &[Vec<f64>]) -> f64 {
     if var_plus <= 0.0 || !var_plus.is_finite() {
         return (m * n) as f64;
     }
-    let rho = |lag: usize| -> f64 {
-        let mean_acov = acov.iter().map(|a| a[lag]).sum::<f64>() / m as f64;
-        1.0 - (w - mean_acov) / var_plus
-    };
+    let rho = |lag: usize| -> f64 { 1.0 - (w - mean_acov(lag)) / var_plus };
     // Geyer: sum pairs Γ_k = ρ_{2k} + ρ_{2k+1} while positive, enforcing monotonicity.
     let mut sum = 0.0;
     let mut prev = f64::INFINITY;

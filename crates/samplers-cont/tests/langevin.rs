@@ -96,10 +96,16 @@ fn paper_parametrisation() {
         assert!(rel(c.step_size, step) < 1e-12, "{c:?} vs step {step}");
         assert!(rel(c.noise_scale, noise) < 1e-12, "{c:?} vs noise {noise}");
         let (e2, l2) = c.to_paper();
-        assert!(rel(e2, eps) < 1e-12 && rel(l2, lambda) < 1e-12, "to_paper {e2}, {l2}");
+        assert!(
+            rel(e2, eps) < 1e-12 && rel(l2, lambda) < 1e-12,
+            "to_paper {e2}, {l2}"
+        );
         assert!(Langevin::new(c).is_ok());
     }
-    assert_eq!(LangevinConfig::default(), LangevinConfig::from_paper(0.1, 0.5));
+    assert_eq!(
+        LangevinConfig::default(),
+        LangevinConfig::from_paper(0.1, 0.5)
+    );
     let k = Langevin::default();
     assert_eq!(k.config(), &LangevinConfig::from_paper(0.1, 0.5));
     assert!(!k.is_exact());
@@ -128,9 +134,15 @@ fn clamped_elements_never_move() {
         let fixed = mask.expand_as(&x);
         let moved = state.x.ne_tensor(&x);
         let clamped_moved = moved.logical_and(&fixed).any();
-        assert!(!bool::try_from(clamped_moved).unwrap(), "a clamped element moved");
+        assert!(
+            !bool::try_from(clamped_moved).unwrap(),
+            "a clamped element moved"
+        );
         let free_stayed = moved.logical_not().logical_and(&fixed.logical_not()).any();
-        assert!(!bool::try_from(free_stayed).unwrap(), "a free element never moved");
+        assert!(
+            !bool::try_from(free_stayed).unwrap(),
+            "a free element never moved"
+        );
         // The cached evaluation belongs to the clamped position.
         let fresh = Evaluation::at(&energy, &state.x, &state.y).unwrap();
         assert!(max_abs_diff(&state.eval.log_density, &fresh.log_density) < 1e-12);
@@ -164,7 +176,10 @@ fn cached_evaluation_matches_fresh_one() {
                 max_abs_diff(&state.eval.log_density, &energy.value(&state.x, &state.y)) < 1e-12,
                 "{what}: f vs formula"
             );
-            assert!(max_abs_diff(&state.eval.grad_y, &fresh.grad_y) < 1e-12, "{what}: ∂f/∂y");
+            assert!(
+                max_abs_diff(&state.eval.grad_y, &fresh.grad_y) < 1e-12,
+                "{what}: ∂f/∂y"
+            );
             assert!(
                 max_abs_diff(&state.eval.features, &fresh.features) < 1e-12,
                 "{what}: features"
@@ -173,7 +188,10 @@ fn cached_evaluation_matches_fresh_one() {
             let gx = fresh.grad_x(&energy, &state.x).unwrap();
             assert!(max_abs_diff(&cached, &gx) < 1e-12, "{what}: ∂f/∂x");
             let formula = energy.grad_x(&state.x, &state.y);
-            assert!(max_abs_diff(&cached, &formula) < 1e-12, "{what}: ∂f/∂x vs formula");
+            assert!(
+                max_abs_diff(&cached, &formula) < 1e-12,
+                "{what}: ∂f/∂x vs formula"
+            );
             assert_eq!(energy.y_layout().dim(), 2);
         }
     }
@@ -190,7 +208,13 @@ fn invalid_configs_are_errors() {
             noise_scale: 0.1,
         });
         assert!(
-            matches!(r, Err(Error::InvalidConfig { param: "step_size", .. })),
+            matches!(
+                r,
+                Err(Error::InvalidConfig {
+                    param: "step_size",
+                    ..
+                })
+            ),
             "step_size {v}: {r:?}"
         );
         let r = Langevin::new(LangevinConfig {
@@ -198,7 +222,13 @@ fn invalid_configs_are_errors() {
             noise_scale: v,
         });
         assert!(
-            matches!(r, Err(Error::InvalidConfig { param: "noise_scale", .. })),
+            matches!(
+                r,
+                Err(Error::InvalidConfig {
+                    param: "noise_scale",
+                    ..
+                })
+            ),
             "noise_scale {v}: {r:?}"
         );
     }

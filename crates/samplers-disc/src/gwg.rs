@@ -166,8 +166,11 @@ impl Gwg {
         let lq_rev = rev.log_probs.gather(1, &reverse_cell, false).squeeze_dim(1);
 
         let log_alpha = &proposal.log_density - &state.eval.log_density + &lq_rev - &lq_fwd;
+        // The reverse proposal must be a real one: where it is invalid (non-finite scores at
+        // `y'`) its `log_probs` are only a placeholder, and `y'` could never be left again.
         let ok = fwd
             .valid
+            .logical_and(&rev.valid)
             .logical_and(&proposal.log_density.isfinite())
             .logical_and(&lq_rev.isfinite())
             .logical_and(&log_alpha.isnan().logical_not());

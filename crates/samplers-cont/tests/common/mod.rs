@@ -232,7 +232,10 @@ impl GaussianEnergy {
             means,
             precision: tensor(&precision, &[2, 2]),
             whiten: tensor(&whiten, &[2, 2]),
-            mean_rows: tensor(&[means[0][0], means[0][1], means[1][0], means[1][1]], &[2, 2]),
+            mean_rows: tensor(
+                &[means[0][0], means[0][1], means[1][0], means[1][1]],
+                &[2, 2],
+            ),
         }
     }
 
@@ -280,7 +283,12 @@ impl JointEnergy for GaussianEnergy {
 pub fn mean_and_mcse(series: &[Vec<f64>]) -> (f64, f64, f64) {
     let n: usize = series.iter().map(Vec::len).sum();
     let mean = series.iter().flatten().sum::<f64>() / n as f64;
-    let var = series.iter().flatten().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+    let var = series
+        .iter()
+        .flatten()
+        .map(|v| (v - mean).powi(2))
+        .sum::<f64>()
+        / (n as f64 - 1.0);
     let ess = ebm_core::diagnostics::effective_sample_size(series);
     (mean, (var / ess).sqrt(), ess)
 }
@@ -298,7 +306,10 @@ pub fn ks_statistic_std_normal(samples: &Tensor) -> f64 {
     let i = Tensor::arange(n, OPTS);
     let upper = (&i + 1.0) / n as f64 - &cdf;
     let lower = &cdf - i / n as f64;
-    upper.max().double_value(&[]).max(lower.max().double_value(&[]))
+    upper
+        .max()
+        .double_value(&[])
+        .max(lower.max().double_value(&[]))
 }
 
 /// Asymptotic p-value of a one-sample KS statistic `d` from `n` samples (Kolmogorov's
