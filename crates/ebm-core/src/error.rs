@@ -70,6 +70,14 @@ pub enum Error {
         /// What went wrong and what was expected.
         message: String,
     },
+    /// Training produced a non-finite loss, energy or parameter.
+    #[error("training diverged at iteration {iteration}: {what} is not finite (the last good checkpoint is kept; lower the learning rate, add sampler steps or an L2 penalty on energies, or resume from the checkpoint with a new seed)")]
+    Diverged {
+        /// The iteration at which it was detected.
+        iteration: usize,
+        /// What became non-finite.
+        what: String,
+    },
     /// An error reported by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

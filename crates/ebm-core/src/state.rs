@@ -93,6 +93,21 @@ impl JointState {
         })
     }
 
+    /// Like [`JointState::new`] without the host-side validation of `x` and `y` (no
+    /// synchronisation): for inputs the caller already knows to be valid, e.g. inside a training
+    /// loop. Shapes of the energy's output are still checked.
+    pub fn new_trusted<E: JointEnergy + ?Sized>(energy: &E, x: &Tensor, y: &Tensor) -> Result<Self> {
+        let eval = Evaluation::at(energy, x, y)?;
+        Ok(Self {
+            x: x.detach(),
+            y: y.detach(),
+            eval,
+            y_free: None,
+            x_free: None,
+            columns: ColumnMaps::new(energy.y_layout(), x.device(), x.kind()),
+        })
+    }
+
     /// Number of chains `B`.
     pub fn batch_size(&self) -> i64 {
         self.x.size()[0]
@@ -101,9 +116,7 @@ impl JointState {
     /// Holds the variables (groups/bits) where `fixed` is true at their current values.
     /// `fixed` is bool `[B, V]` (per chain) or `[V]` (all chains).
     pub fn with_fixed_y(mut self, fixed: &Tensor) -> Result<Self> {
-        let v = self.columns.var_of_col.size()[0];
-        let vars = i64::try_from(self.columns.var_of_col.max())? + 1;
-        let _ = v;
+        let vars = self.columns.cardinality.size()[0];
         let s = fixed.size();
         let ok = fixed.kind() == Kind::Bool && (s == [vars] || s == [self.batch_size(), vars]);
         if !ok {

@@ -71,9 +71,11 @@ fn langevin_variance(a: f64, sigma: f64, s: f64) -> f64 {
 /// `σ = ε`). MALA with the same and larger steps hits `s²` within 3 MCSE.
 /// 4000 chains × (300 burn-in + 2000 kept) steps per configuration, 6 configurations.
 ///
-/// Measured run time: see the crate's test report (about 40 s on 2 CPU cores).
+/// Measured run time: 13 s alone, 23 s beside the other ignored test on a loaded 2-core machine
+/// (test profile, `f64` on CPU). A 16-seed calibration run of the first configuration gave
+/// z-scores with mean 0.06 and sd 1.16, and the MCSE agreed with a between-chain estimate.
 #[test]
-#[ignore = "statistical, ~40 s"]
+#[ignore = "statistical, ~15 s"]
 fn closed_form_bias_of_langevin_and_exactness_of_mala() {
     let _g = torch_rng_lock();
     let t0 = Instant::now();
@@ -168,12 +170,13 @@ fn standardised_projection(energy: &GaussianEnergy, x: &Tensor, y: &Tensor, angl
 /// correlation 0.8, both classes), once without and once with a (linear, whitening) feature
 /// stage; after 1 and after 10 applications of the kernel, one-sample KS tests of 5 random
 /// standardised projections against `N(0, 1)` at a Bonferroni-corrected family level of 0.001
-/// (80 tests: 2 configurations × 2 energy kinds × 2 horizons × 5 projections). And the chains
+/// (40 tests: 2 configurations × 2 energy kinds × 2 horizons × 5 projections). And the chains
 /// moved: mean acceptance above 0.3, almost every chain displaced after 10 steps.
 ///
-/// Measured run time: see the crate's test report (a few seconds).
+/// Measured run time: 0.5 s alone, 5 s beside the other ignored test on a loaded 2-core
+/// machine (test profile, `f64` on CPU).
 #[test]
-#[ignore = "statistical, a few seconds"]
+#[ignore = "statistical, ~1 s"]
 fn mala_conserves_the_target() {
     let _g = torch_rng_lock();
     let t0 = Instant::now();

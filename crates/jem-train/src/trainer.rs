@@ -1,0 +1,441 @@
+//! Persistent contrastive divergence with the joint MWG sampler (paper §4, appendix B).
+
+use crate::buffer::ReplayBuffer;
+use crate::checkpoint;
+use crate::config::{TrainConfig, YInitMode};
+use crate::metrics::{accuracy_per_variable, mean_ece, EvalMetrics};
+use crate::optim::{ema_update, warmup_lr, Adam};
+use ebm_core::{Error, JointEnergy, JointState, Result, XInit, YInit, YLayout};
+use mwg::{
+    predict_by_energy, predict_by_sampling, EnumerationConfig, JointSampler,
+    SamplePredictionConfig, SweepDiagnostics,
+};
+use samplers_cont::Langevin;
+use samplers_disc::Gwg;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::nn::{self, VarStore};
+use tch::{Device, Kind, Tensor};
+
+/// A labelled batch for training or evaluation: `x` `[B, …]`, `y` `[B, D]` (valid labels; the
+/// entries of unobserved variables are placeholders), `observed` `[B, V]` bool or `None`.
+#[derive(Debug)]
+pub struct LabelledBatch<'a> {
+    /// Inputs.
+    pub x: &'a Tensor,
+    /// Labels.
+    pub y: &'a Tensor,
+    /// Observed-variable mask (`None` = fully labelled).
+    pub observed: Option<&'a Tensor>,
+}
+
+/// What happened in one training iteration (host values, read once per iteration).
+#[derive(Clone, Debug, Serialize)]
+pub struct IterationReport {
+    /// Iteration index (0-based).
+    pub iteration: usize,
+    /// Loss `−(mean f⁺ − mean f⁻) + c·(mean f⁺² + mean f⁻²)`.
+    pub loss: f64,
+    /// Mean `f(x⁺, y⁺)` of the data (higher = more probable).
+    pub f_pos: f64,
+    /// Mean `f(x⁻, y⁻)` of the negative samples.
+    pub f_neg: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean GWG acceptance rate over the iteration's sweeps.
+    pub accept_y: f64,
+    /// Wall-clock seconds since training (re)started.
+    pub seconds: f64,
+}
+
+/// Callbacks of a training run; libraries never print, examples render these.
+pub trait Observer {
+    /// After every iteration.
+    fn on_iteration(&mut self, _report: &IterationReport) {}
+    /// After every evaluation.
+    fn on_evaluation(&mut self, _iteration: usize, _metrics: &EvalMetrics) {}
+    /// After a checkpoint was written.
+    fn on_checkpoint(&mut self, _path: &Path) {}
+}
+
+/// An observer that does nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Persistent state saved in `state.json` of a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct RunState {
+    iteration: usize,
+    adam_steps: i64,
+    config: TrainConfig,
+    y_init: YInit,
+}
+
+/// Summary of a finished [`Trainer::train`] call.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    /// Iterations completed in total (including before a resume).
+    pub iterations: usize,
+    /// Seconds spent in this call.
+    pub train_seconds: f64,
+    /// The last report.
+    pub last: Option<IterationReport>,
+}
+
+/// Trains a joint EBM `f_θ(x, y)` (higher = more probable) by persistent contrastive
+/// divergence (paper §4, appendix B; REFERENCE.md §4–5):
+///
+/// 1. positive phase: a data batch `(x⁺, y⁺)`; unobserved label variables are imputed by GWG
+///    with the observed ones clamped (paper Eq. 8);
+/// 2. negative phase: `B` chains drawn from the replay buffer (each re-initialised with
+///    probability `reinit_prob`), `sweeps` MWG sweeps (GWG + Langevin) with the **live** model,
+///    `x` and `y` written back; parameters are frozen while sampling, so no weight-gradient graph
+///    is built;
+/// 3. loss `−(mean f⁺ − mean f⁻) + c (mean f⁺² + mean f⁻²)`, Adam with linear warm-up;
+/// 4. EMA of the parameters (`ema_decay`), used for evaluation and test-time sampling.
+///
+/// Every iteration re-seeds torch's generator from `(seed, iteration)`, so a run resumed from a
+/// checkpoint reproduces the uninterrupted run on the CPU.
+pub struct Trainer<M> {
+    config: TrainConfig,
+    device: Device,
+    vs: VarStore,
+    ema_vs: VarStore,
+    model: M,
+    ema_model: M,
+    adam: Adam,
+    buffer: ReplayBuffer,
+    x_init: XInit,
+    y_init: YInit,
+    iteration: usize,
+    layout: YLayout,
+}
+
+fn iteration_seed(seed: u64, iteration: usize, stream: u64) -> i64 {
+    // SplitMix64 of (seed, iteration, stream): independent-looking seeds per iteration.
+    let mut z = seed
+        .wrapping_add((iteration as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
+
+impl<M: JointEnergy> Trainer<M> {
+    /// A new run: builds the live and EMA models with `build`, sets `p₀(x)` and `q₀(y)` from
+    /// `first_batch` (one batch of training data, fully labelled entries used for `q₀`), and
+    /// fills the buffer.
+    pub fn new(
+        config: TrainConfig,
+        device: Device,
+        build: impl Fn(&nn::Path) -> M,
+        first_batch: &LabelledBatch,
+    ) -> Result<Self> {
+        config.validate()?;
+        tch::manual_seed(iteration_seed(config.seed, usize::MAX, 1));
+        let vs = VarStore::new(device);
+        let model = build(&vs.root());
+        let mut ema_vs = VarStore::new(device);
+        let ema_model = build(&ema_vs.root());
+        ema_vs.copy(&vs)?;
+        ema_vs.freeze();
+        let layout = model.y_layout().clone();
+        let x_init = XInit::from_batch(&first_batch.x.to_device(device))?;
+        let y_init = match config.y_init {
+            YInitMode::Uniform => YInit::Uniform,
+            YInitMode::Empirical => YInit::empirical(&layout, &first_batch.y.to_device(device))?,
+        };
+        let buffer = ReplayBuffer::new(config.buffer_size, &x_init, &y_init, &layout)?;
+        let adam = Adam::new(&vs, config.adam.clone());
+        Ok(Self { config, device, vs, ema_vs, model, ema_model, adam, buffer, x_init, y_init, iteration: 0, layout })
+    }
+
+    /// Resumes from a checkpoint folder (or a folder of checkpoints: the newest complete one).
+    /// `overrides` may change the run length, evaluation/checkpoint cadence, learning rate or
+    /// seed (e.g. to restart a diverged run with a new seed); architecture-defining fields must
+    /// match the checkpoint.
+    pub fn resume(
+        dir: &Path,
+        device: Device,
+        build: impl Fn(&nn::Path) -> M,
+        overrides: impl FnOnce(&mut TrainConfig),
+    ) -> Result<Self> {
+        let ckpt = checkpoint::resolve(dir)?;
+        let state_path = ckpt.join("state.json");
+        let text = std::fs::read_to_string(&state_path)
+            .map_err(|e| Error::File { path: state_path.clone(), message: e.to_string() })?;
+        let state: RunState = serde_json::from_str(&text)
+            .map_err(|e| Error::File { path: state_path.clone(), message: format!("not a valid run state: {e}") })?;
+        let mut config = state.config.clone();
+        overrides(&mut config);
+        config.validate()?;
+        let mut vs = VarStore::new(device);
+        let model = build(&vs.root());
+        let mut ema_vs = VarStore::new(device);
+        let ema_model = build(&ema_vs.root());
+        let load = |vs: &mut VarStore, name: &str| -> Result<()> {
+            let p = ckpt.join(name);
+            vs.load(&p).map_err(|e| Error::File { path: p.clone(), message: format!("cannot load parameters: {e}") })
+        };
+        load(&mut vs, "model.safetensors")?;
+        load(&mut ema_vs, "ema.safetensors")?;
+        ema_vs.freeze();
+        let read = |name: &str| -> Result<Vec<(String, Tensor)>> {
+            let p = ckpt.join(name);
+            Tensor::read_safetensors(&p).map_err(|e| Error::File { path: p.clone(), message: format!("cannot read: {e}") })
+        };
+        let get = |ts: &[(String, Tensor)], key: &str, file: &str| -> Result<Tensor> {
+            ts.iter().find(|(n, _)| n == key).map(|(_, t)| t.to_device(device)).ok_or_else(|| Error::File {
+                path: ckpt.join(file),
+                message: format!("missing tensor {key}"),
+            })
+        };
+        let mut adam = Adam::new(&vs, config.adam.clone());
+        adam.load_state(&read("optimizer.safetensors")?, state.adam_steps)?;
+        let buf = read("buffer.safetensors")?;
+        let buffer = ReplayBuffer { x: get(&buf, "x", "buffer.safetensors")?, y: get(&buf, "y", "buffer.safetensors")? };
+        let init = read("init.safetensors")?;
+        let x_init = XInit { low: get(&init, "low", "init.safetensors")?, high: get(&init, "high", "init.safetensors")? };
+        let layout = model.y_layout().clone();
+        state.y_init.validate(&layout)?;
+        if buffer.y.size().get(1).copied() != Some(layout.dim() as i64) {
+            return Err(Error::File { path: ckpt.join("buffer.safetensors"), message: "label width does not match the model".into() });
+        }
+        Ok(Self {
+            config,
+            device,
+            vs,
+            ema_vs,
+            model,
+            ema_model,
+            adam,
+            buffer,
+            x_init,
+            y_init: state.y_init,
+            iteration: state.iteration,
+            layout,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+    /// Iterations completed.
+    pub fn iteration(&self) -> usize {
+        self.iteration
+    }
+    /// The live model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+    /// The EMA model (evaluation, test-time sampling).
+    pub fn ema_model(&self) -> &M {
+        &self.ema_model
+    }
+    /// The live parameters.
+    pub fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+    /// The EMA parameters.
+    pub fn ema_var_store(&self) -> &VarStore {
+        &self.ema_vs
+    }
+    /// The replay buffer.
+    pub fn buffer(&self) -> &ReplayBuffer {
+        &self.buffer
+    }
+    /// The initial label distribution.
+    pub fn y_init(&self) -> &YInit {
+        &self.y_init
+    }
+    /// The initial `x` distribution.
+    pub fn x_init(&self) -> &XInit {
+        &self.x_init
+    }
+    /// The training device.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    fn sampler(&self) -> Result<JointSampler<Gwg, Langevin>> {
+        Ok(JointSampler::new(Gwg::new(self.config.gwg.clone())?, Langevin::new(self.config.langevin.clone())?))
+    }
+
+    /// One training iteration on `batch`. Returns its report.
+    pub fn step(&mut self, batch: &LabelledBatch, started: Instant) -> Result<IterationReport> {
+        let it = self.iteration;
+        tch::manual_seed(iteration_seed(self.config.seed, it, 0));
+        let cfg = self.config.clone();
+        let lr = warmup_lr(cfg.lr, cfg.warmup_iters, it);
+        let x_pos = batch.x.to_device(self.device);
+        let mut y_pos = batch.y.to_device(self.device);
+
+        self.vs.freeze();
+        let sampled = (|| -> Result<(Tensor, Tensor, SweepDiagnostics)> {
+            // Positive phase: impute unobserved labels with the observed ones clamped.
+            if let Some(obs) = batch.observed {
+                let obs = obs.to_device(self.device);
+                let cols = ebm_core::ColumnMaps::new(&self.layout, self.device, y_pos.kind());
+                let free_cols = cols.expand_var_mask(&obs.logical_not());
+                let noise = self.y_init.sample(&self.layout, y_pos.size()[0], self.device, y_pos.kind())?;
+                let y0 = noise.where_self(&free_cols, &y_pos);
+                let state = JointState::new_trusted(&self.model, &x_pos, &y0)?.with_fixed_y(&obs)?;
+                let gwg = Gwg::new(self.config.gwg.clone())?;
+                y_pos = mwg::run_discrete(&gwg, &self.model, state, self.config.impute_steps)?.y;
+            }
+            // Negative phase.
+            let draw = self.buffer.draw(cfg.batch_size, cfg.reinit_prob, &self.x_init, &self.y_init, &self.layout)?;
+            let state = JointState::new_trusted(&self.model, &draw.x, &draw.y)?;
+            let mut diag = SweepDiagnostics::default();
+            let state = self.sampler()?.run(&self.model, state, cfg.sweeps, &mut diag)?;
+            self.buffer.write_back(&draw.index, &state.x, &state.y);
+            Ok((state.x, state.y, diag))
+        })();
+        self.vs.unfreeze();
+        let (x_neg, y_neg, diag) = sampled?;
+
+        let f_pos = self.model.log_density(&x_pos, &y_pos);
+        let f_neg = self.model.log_density(&x_neg, &y_neg);
+        let mut loss = -(f_pos.mean(Kind::Float) - f_neg.mean(Kind::Float));
+        if self.config.l2_energy > 0.0 {
+            loss = loss + ((&f_pos * &f_pos).mean(Kind::Float) + (&f_neg * &f_neg).mean(Kind::Float)) * self.config.l2_energy;
+        }
+        let values = Vec::<f64>::try_from(Tensor::stack(
+            &[loss.detach().to_kind(Kind::Double), f_pos.detach().mean(Kind::Double), f_neg.detach().mean(Kind::Double)],
+            0,
+        ))?;
+        let (loss_v, f_pos_v, f_neg_v) = (values[0], values[1], values[2]);
+        for (what, v) in [("loss", loss_v), ("mean f(x+, y+)", f_pos_v), ("mean f(x-, y-)", f_neg_v)] {
+            if !v.is_finite() {
+                return Err(Error::Diverged { iteration: it, what: what.into() });
+            }
+        }
+        loss.backward();
+        self.adam.step(lr);
+        ema_update(&self.ema_vs, &self.vs, self.config.ema_decay)?;
+        self.iteration += 1;
+        Ok(IterationReport {
+            iteration: it,
+            loss: loss_v,
+            f_pos: f_pos_v,
+            f_neg: f_neg_v,
+            lr,
+            accept_y: diag.summary().accept_rate_y,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Evaluates the EMA model on a labelled test set: energy-based accuracy and ECE (when the
+    /// label space can be enumerated within `max_configurations`), sample-based accuracy
+    /// (`eval_chains` chains × `eval_steps` GWG steps from `q₀(y)`, majority vote).
+    pub fn evaluate(&self, x: &Tensor, y: &Tensor, energy_based: bool, sample_based: bool) -> Result<EvalMetrics> {
+        tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 2));
+        let x = x.to_device(self.device);
+        let y = y.to_device(self.device);
+        self.layout.validate("Trainer::evaluate", "y", &y)?;
+        let truth = self.layout.decode(&y);
+        let mut m = EvalMetrics { test_examples: x.size()[0], ..Default::default() };
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        if energy_based {
+            let p = predict_by_energy(&self.ema_model, &x, None, &EnumerationConfig::default())?;
+            let per = accuracy_per_variable(&p.values, &truth)?;
+            m.energy_accuracy = Some(mean(&per));
+            m.energy_accuracy_per_attribute = Some(per);
+            m.ece = Some(mean_ece(&p.marginals(&self.layout), &truth, &self.layout, 20)?);
+        }
+        if sample_based {
+            let cfg = SamplePredictionConfig {
+                chains_per_input: self.config.eval_chains,
+                steps: self.config.eval_steps,
+                y_init: self.y_init.clone(),
+            };
+            let p = predict_by_sampling(&self.ema_model, &Gwg::new(self.config.gwg.clone())?, &x, None, &cfg)?;
+            let per = accuracy_per_variable(&p.values, &truth)?;
+            m.sample_accuracy = Some(mean(&per));
+            m.sample_accuracy_per_attribute = Some(per);
+        }
+        Ok(m)
+    }
+
+    /// Writes a checkpoint into `dir` atomically (see [`checkpoint`]). Refuses (keeping the
+    /// previous checkpoint) when a parameter is not finite.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<PathBuf> {
+        for (name, t) in self.vs.variables() {
+            if !bool::try_from(t.isfinite().all())? {
+                return Err(Error::Diverged { iteration: self.iteration, what: format!("parameter {name}") });
+            }
+        }
+        let state = RunState {
+            iteration: self.iteration,
+            adam_steps: self.adam.steps(),
+            config: self.config.clone(),
+            y_init: self.y_init.clone(),
+        };
+        checkpoint::write_atomically(dir, self.iteration, |tmp| {
+            let file_err = |p: PathBuf, e: tch::TchError| Error::File { path: p, message: e.to_string() };
+            let p = tmp.join("model.safetensors");
+            self.vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("ema.safetensors");
+            self.ema_vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("optimizer.safetensors");
+            Tensor::write_safetensors(&self.adam.state_tensors(), &p).map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("buffer.safetensors");
+            Tensor::write_safetensors(&[("x", &self.buffer.x), ("y", &self.buffer.y)], &p).map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("init.safetensors");
+            Tensor::write_safetensors(&[("low", &self.x_init.low), ("high", &self.x_init.high)], &p)
+                .map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("state.json");
+            let text = serde_json::to_string_pretty(&state).map_err(|e| Error::File { path: p.clone(), message: e.to_string() })?;
+            std::fs::write(&p, text).map_err(|e| Error::File { path: p.clone(), message: e.to_string() })
+        })
+    }
+
+    /// Trains until `config.iterations`, drawing batches from `next_batch`, evaluating on
+    /// `(test_x, test_y)` every `eval_every` iterations and at the end, and checkpointing into
+    /// `checkpoint_dir` (if given) every `checkpoint_every` iterations and at the end.
+    /// Returns the final metrics. On divergence, returns [`Error::Diverged`]; the last
+    /// checkpoint written stays loadable.
+    #[allow(clippy::too_many_arguments)]
+    pub fn train(
+        &mut self,
+        mut next_batch: impl FnMut(usize) -> Result<(Tensor, Tensor, Option<Tensor>)>,
+        test_x: &Tensor,
+        test_y: &Tensor,
+        energy_based: bool,
+        sample_based: bool,
+        checkpoint_dir: Option<&Path>,
+        observer: &mut dyn Observer,
+    ) -> Result<(EvalMetrics, TrainSummary)> {
+        let started = Instant::now();
+        let mut last = None;
+        while self.iteration < self.config.iterations {
+            tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 3));
+            let (x, y, observed) = next_batch(self.iteration)?;
+            let report = self.step(&LabelledBatch { x: &x, y: &y, observed: observed.as_ref() }, started)?;
+            observer.on_iteration(&report);
+            last = Some(report);
+            let done = self.iteration;
+            let finished = done == self.config.iterations;
+            if !finished && self.config.eval_every > 0 && done % self.config.eval_every == 0 {
+                let m = self.evaluate(test_x, test_y, energy_based, sample_based)?;
+                observer.on_evaluation(done, &m);
+            }
+            if let Some(dir) = checkpoint_dir {
+                if !finished && self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0 {
+                    let p = self.save_checkpoint(dir)?;
+                    observer.on_checkpoint(&p);
+                }
+            }
+        }
+        let train_seconds = started.elapsed().as_secs_f64();
+        if let Some(dir) = checkpoint_dir {
+            let p = self.save_checkpoint(dir)?;
+            observer.on_checkpoint(&p);
+        }
+        let m = self.evaluate(test_x, test_y, energy_based, sample_based)?;
+        observer.on_evaluation(self.iteration, &m);
+        Ok((m, TrainSummary { iterations: self.iteration, train_seconds, last }))
+    }
+}
