@@ -96,7 +96,11 @@ impl JointState {
     /// Like [`JointState::new`] without the host-side validation of `x` and `y` (no
     /// synchronisation): for inputs the caller already knows to be valid, e.g. inside a training
     /// loop. Shapes of the energy's output are still checked.
-    pub fn new_trusted<E: JointEnergy + ?Sized>(energy: &E, x: &Tensor, y: &Tensor) -> Result<Self> {
+    pub fn new_trusted<E: JointEnergy + ?Sized>(
+        energy: &E,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<Self> {
         let eval = Evaluation::at(energy, x, y)?;
         Ok(Self {
             x: x.detach(),

@@ -43,10 +43,14 @@ pub trait DataSource {
 pub fn hide_labels(n: i64, v: i64, fraction: f64, device: Device) -> Tensor {
     let target = fraction * v as f64;
     let base = target.floor() as i64;
-    let extra = Tensor::rand([n], (Kind::Float, device)).lt(target - base as f64).to_kind(Kind::Int64);
+    let extra = Tensor::rand([n], (Kind::Float, device))
+        .lt(target - base as f64)
+        .to_kind(Kind::Int64);
     let hidden = (extra + base).clamp_max(v - 1); // [n]
-    // rank of each variable in a random permutation per example
-    let ranks = Tensor::rand([n, v], (Kind::Float, device)).argsort(1, false).argsort(1, false);
+                                                  // rank of each variable in a random permutation per example
+    let ranks = Tensor::rand([n, v], (Kind::Float, device))
+        .argsort(1, false)
+        .argsort(1, false);
     ranks.ge_tensor(&hidden.unsqueeze(1))
 }
 
@@ -63,7 +67,10 @@ mod tests {
             assert!(bool::try_from(kept.ge(1).all()).unwrap());
             let hidden = 1.0 - f64::try_from(m.to_kind(Kind::Double).mean(Kind::Double)).unwrap();
             let expect = if v == 1 { 0.0 } else { f };
-            assert!((hidden - expect).abs() < 0.01, "v={v} f={f}: hidden {hidden}");
+            assert!(
+                (hidden - expect).abs() < 0.01,
+                "v={v} f={f}: hidden {hidden}"
+            );
         }
     }
 }

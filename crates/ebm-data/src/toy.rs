@@ -11,10 +11,22 @@ const CENTERS: [(f64, f64); 8] = [
     (1.0, 0.0),
     (0.0, 1.0),
     (-1.0, 0.0),
-    (std::f64::consts::FRAC_1_SQRT_2, -std::f64::consts::FRAC_1_SQRT_2),
-    (std::f64::consts::FRAC_1_SQRT_2, std::f64::consts::FRAC_1_SQRT_2),
-    (-std::f64::consts::FRAC_1_SQRT_2, std::f64::consts::FRAC_1_SQRT_2),
-    (-std::f64::consts::FRAC_1_SQRT_2, -std::f64::consts::FRAC_1_SQRT_2),
+    (
+        std::f64::consts::FRAC_1_SQRT_2,
+        -std::f64::consts::FRAC_1_SQRT_2,
+    ),
+    (
+        std::f64::consts::FRAC_1_SQRT_2,
+        std::f64::consts::FRAC_1_SQRT_2,
+    ),
+    (
+        -std::f64::consts::FRAC_1_SQRT_2,
+        std::f64::consts::FRAC_1_SQRT_2,
+    ),
+    (
+        -std::f64::consts::FRAC_1_SQRT_2,
+        -std::f64::consts::FRAC_1_SQRT_2,
+    ),
 ];
 
 /// The 8-Gaussians toy distribution: mode `m` uniform in 0..8,
@@ -69,7 +81,10 @@ impl EightGaussians {
     pub fn sample(&self, n: i64, device: Device) -> Result<(Tensor, Tensor, Tensor)> {
         let modes = Tensor::randint(8, [n], (Kind::Int64, device));
         let centers: Vec<f64> = CENTERS.iter().flat_map(|&(a, b)| [a, b]).collect();
-        let centers = Tensor::from_slice(&centers).view([8, 2]).to_kind(self.kind).to_device(device);
+        let centers = Tensor::from_slice(&centers)
+            .view([8, 2])
+            .to_kind(self.kind)
+            .to_device(device);
         let x = (centers.index_select(0, &modes) * 4.0
             + Tensor::randn([n, 2], (self.kind, device)) * 0.5)
             / 1.414;
@@ -92,14 +107,24 @@ impl DataSource for EightGaussians {
 
     fn next_batch(&mut self, batch_size: i64, device: Device) -> Result<Batch> {
         let (x, y, _) = self.sample(batch_size, device)?;
-        let observed = (self.missing_fraction > 0.0)
-            .then(|| hide_labels(batch_size, self.layout.num_vars() as i64, self.missing_fraction, device));
+        let observed = (self.missing_fraction > 0.0).then(|| {
+            hide_labels(
+                batch_size,
+                self.layout.num_vars() as i64,
+                self.missing_fraction,
+                device,
+            )
+        });
         Ok(Batch { x, y, observed })
     }
 
     fn test_set(&mut self, max: i64, device: Device) -> Result<Batch> {
         let (x, y, _) = self.sample(max, device)?;
-        Ok(Batch { x, y, observed: None })
+        Ok(Batch {
+            x,
+            y,
+            observed: None,
+        })
     }
 }
 
@@ -116,7 +141,9 @@ mod tests {
             assert_eq!(EightGaussians::mode_of(a), Some(m));
         }
         for attr in 0..3 {
-            let ones = (0..8).filter(|&m| EightGaussians::attributes(m)[attr] == 1).count();
+            let ones = (0..8)
+                .filter(|&m| EightGaussians::attributes(m)[attr] == 1)
+                .count();
             assert_eq!(ones, 4);
         }
     }
@@ -135,7 +162,10 @@ mod tests {
             let (cx, cy) = EightGaussians::center(ms[i] as usize);
             let (dx, dy) = (xs[2 * i] - cx, xs[2 * i + 1] - cy);
             sq += dx * dx + dy * dy;
-            assert_eq!([vs[3 * i], vs[3 * i + 1], vs[3 * i + 2]], EightGaussians::attributes(ms[i]));
+            assert_eq!(
+                [vs[3 * i], vs[3 * i + 1], vs[3 * i + 2]],
+                EightGaussians::attributes(ms[i])
+            );
         }
         let sd = (sq / 8000.0).sqrt();
         assert!((sd - 0.5 / 1.414).abs() < 0.01, "per-coordinate sd {sd}");

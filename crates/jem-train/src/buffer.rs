@@ -69,7 +69,12 @@ impl ReplayBuffer {
         let y_noise = y_init.sample(layout, batch, device, self.y.kind())?;
         let x = select_rows(&reinit, &x_noise, &self.x.index_select(0, &index));
         let y = select_rows(&reinit, &y_noise, &self.y.index_select(0, &index));
-        Ok(Draw { index, x, y, reinit })
+        Ok(Draw {
+            index,
+            x,
+            y,
+            reinit,
+        })
     }
 
     /// Writes the sampled chains back to their slots.
@@ -93,12 +98,21 @@ mod tests {
         let mut buf = ReplayBuffer::new(1000, &x_init, &y_init, &layout).unwrap();
         // mark the buffer: x far away from the init box, y a fixed label
         let _ = buf.x.fill_(-5.0);
-        let fixed = layout.encode(&Tensor::from_slice(&[1i64, 2]).view([1, 2]), Kind::Double).unwrap();
+        let fixed = layout
+            .encode(&Tensor::from_slice(&[1i64, 2]).view([1, 2]), Kind::Double)
+            .unwrap();
         buf.y.copy_(&fixed.expand([1000, 5], false));
         let d = buf.draw(20_000, 0.05, &x_init, &y_init, &layout).unwrap();
-        let reinit = d.reinit.to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
+        let reinit = d
+            .reinit
+            .to_kind(Kind::Double)
+            .mean(Kind::Double)
+            .double_value(&[]);
         // 0.05 ± 4 binomial sd
-        assert!((reinit - 0.05).abs() < 4.0 * (0.05f64 * 0.95 / 20_000.0).sqrt(), "{reinit}");
+        assert!(
+            (reinit - 0.05).abs() < 4.0 * (0.05f64 * 0.95 / 20_000.0).sqrt(),
+            "{reinit}"
+        );
         // re-initialised rows come from the init distributions (both blocks), others from the buffer
         let from_noise = d.x.select(1, 0).gt(0.0);
         assert!(from_noise.equal(&d.reinit));
@@ -109,7 +123,12 @@ mod tests {
         // write-back stores both x and y
         let idx = Tensor::from_slice(&[3i64, 7]);
         let x_new = Tensor::from_slice(&[1.0f64, 2.0, 3.0, 4.0]).view([2, 2]);
-        let y_new = layout.encode(&Tensor::from_slice(&[0i64, 0, 1, 1]).view([2, 2]), Kind::Double).unwrap();
+        let y_new = layout
+            .encode(
+                &Tensor::from_slice(&[0i64, 0, 1, 1]).view([2, 2]),
+                Kind::Double,
+            )
+            .unwrap();
         buf.write_back(&idx, &x_new, &y_new);
         assert!(buf.x.index_select(0, &idx).equal(&x_new));
         assert!(buf.y.index_select(0, &idx).equal(&y_new));
@@ -122,9 +141,14 @@ mod tests {
         let layout = YLayout::categorical(vec![2]).unwrap();
         let x_init = XInit::from_batch(&Tensor::rand([8, 1], (Kind::Double, Device::Cpu))).unwrap();
         let buf = ReplayBuffer::new(10, &x_init, &YInit::Uniform, &layout).unwrap();
-        let d = buf.draw(100_000, 0.0, &x_init, &YInit::Uniform, &layout).unwrap();
+        let d = buf
+            .draw(100_000, 0.0, &x_init, &YInit::Uniform, &layout)
+            .unwrap();
         let counts = d.index.bincount::<Tensor>(None, 10).to_kind(Kind::Double) / 100_000.0;
         let max_dev = (counts - 0.1).abs().max().double_value(&[]);
-        assert!(max_dev < 4.0 * (0.1f64 * 0.9 / 100_000.0).sqrt(), "{max_dev}");
+        assert!(
+            max_dev < 4.0 * (0.1f64 * 0.9 / 100_000.0).sqrt(),
+            "{max_dev}"
+        );
     }
 }

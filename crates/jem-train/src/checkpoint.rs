@@ -17,11 +17,16 @@ use std::path::{Path, PathBuf};
 pub const LATEST: &str = "LATEST";
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::File { path: path.to_path_buf(), message: e.to_string() }
+    Error::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 fn sync_file(path: &Path) -> Result<()> {
-    fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| io_err(path, e))
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_err(path, e))
 }
 
 /// Writes a checkpoint for `iteration` into `dir` by calling `write(tmp_folder)` to fill a
@@ -66,7 +71,9 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_dir()
-                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ckpt-"))
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("ckpt-"))
                 && p.join("state.json").is_file()
         })
         .collect();
@@ -113,7 +120,8 @@ mod tests {
         let d = dir.path();
         for it in [1usize, 2, 3] {
             write_atomically(d, it, |tmp| {
-                fs::write(tmp.join("state.json"), format!("{{\"iteration\": {it}}}")).map_err(|e| io_err(tmp, e))
+                fs::write(tmp.join("state.json"), format!("{{\"iteration\": {it}}}"))
+                    .map_err(|e| io_err(tmp, e))
             })
             .unwrap();
         }

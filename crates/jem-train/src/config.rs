@@ -98,23 +98,47 @@ impl TrainConfig {
             return Err(Error::config("batch_size", self.batch_size, "must be ≥ 1"));
         }
         if self.buffer_size < 1 {
-            return Err(Error::config("buffer_size", self.buffer_size, "must be ≥ 1"));
+            return Err(Error::config(
+                "buffer_size",
+                self.buffer_size,
+                "must be ≥ 1",
+            ));
         }
         if !(0.0..=1.0).contains(&self.reinit_prob) {
-            return Err(Error::config("reinit_prob", self.reinit_prob, "must be in [0, 1]"));
+            return Err(Error::config(
+                "reinit_prob",
+                self.reinit_prob,
+                "must be in [0, 1]",
+            ));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
-            return Err(Error::config("ema_decay", self.ema_decay, "must be in [0, 1)"));
+            return Err(Error::config(
+                "ema_decay",
+                self.ema_decay,
+                "must be in [0, 1)",
+            ));
         }
         if !(self.l2_energy >= 0.0 && self.l2_energy.is_finite()) {
-            return Err(Error::config("l2_energy", self.l2_energy, "must be finite and ≥ 0"));
+            return Err(Error::config(
+                "l2_energy",
+                self.l2_energy,
+                "must be finite and ≥ 0",
+            ));
         }
         if self.eval_chains < 1 || self.eval_examples < 1 {
-            return Err(Error::config("eval_chains", self.eval_chains, "eval_chains and eval_examples must be ≥ 1"));
+            return Err(Error::config(
+                "eval_chains",
+                self.eval_chains,
+                "eval_chains and eval_examples must be ≥ 1",
+            ));
         }
         let a = &self.adam;
         if !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) {
-            return Err(Error::config("adam", format!("{a:?}"), "betas must be in [0, 1)"));
+            return Err(Error::config(
+                "adam",
+                format!("{a:?}"),
+                "betas must be in [0, 1)",
+            ));
         }
         check_positive("adam.eps", a.eps)?;
         self.langevin.validate()?;

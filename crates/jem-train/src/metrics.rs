@@ -7,9 +7,18 @@ use tch::{Kind, Tensor};
 /// Accuracy of predictions `[B, V]` against the truth `[B, V]` (int64) per variable.
 pub fn accuracy_per_variable(pred: &Tensor, truth: &Tensor) -> Result<Vec<f64>> {
     if pred.size() != truth.size() || pred.dim() != 2 {
-        return Err(Error::shape("accuracy_per_variable", "predictions", format!("{:?}", truth.size()), &pred.size()));
+        return Err(Error::shape(
+            "accuracy_per_variable",
+            "predictions",
+            format!("{:?}", truth.size()),
+            &pred.size(),
+        ));
     }
-    let acc = pred.eq_tensor(truth).to_kind(Kind::Double).mean_dim([0i64].as_slice(), false, Kind::Double);
+    let acc = pred.eq_tensor(truth).to_kind(Kind::Double).mean_dim(
+        [0i64].as_slice(),
+        false,
+        Kind::Double,
+    );
     Ok(Vec::<f64>::try_from(acc.to_device(tch::Device::Cpu))?)
 }
 
@@ -20,12 +29,21 @@ pub fn accuracy_per_variable(pred: &Tensor, truth: &Tensor) -> Result<Vec<f64>> 
 pub fn expected_calibration_error(probs: &Tensor, truth: &Tensor, bins: i64) -> Result<f64> {
     let b = probs.size()[0];
     if truth.size() != [b] || bins < 1 {
-        return Err(Error::shape("expected_calibration_error", "truth", format!("[{b}]"), &truth.size()));
+        return Err(Error::shape(
+            "expected_calibration_error",
+            "truth",
+            format!("[{b}]"),
+            &truth.size(),
+        ));
     }
     let (conf, pred) = probs.to_kind(Kind::Double).max_dim(1, false);
     let correct = pred.eq_tensor(truth).to_kind(Kind::Double);
     // bin index: confidence in ((i-1)/bins, i/bins]; confidence 0 goes to bin 0.
-    let idx = (&conf * bins as f64).ceil().to_kind(Kind::Int64).clamp(1, bins) - 1;
+    let idx = (&conf * bins as f64)
+        .ceil()
+        .to_kind(Kind::Int64)
+        .clamp(1, bins)
+        - 1;
     let conf_sum = idx.bincount(Some(&conf), bins);
     let acc_sum = idx.bincount(Some(&correct), bins);
     let gap = (acc_sum - conf_sum).abs().sum(Kind::Double) / b.max(1) as f64;
@@ -72,7 +90,12 @@ mod tests {
         let mut t = vec![0i64; 10];
         t[3] = 1;
         let truth = Tensor::from_slice(&t);
-        assert!(expected_calibration_error(&probs, &truth, 20).unwrap().abs() < 1e-12);
+        assert!(
+            expected_calibration_error(&probs, &truth, 20)
+                .unwrap()
+                .abs()
+                < 1e-12
+        );
         // confidence 0.9, always wrong → 0.9
         let wrong = Tensor::ones([10], (Kind::Int64, tch::Device::Cpu));
         assert!((expected_calibration_error(&probs, &wrong, 20).unwrap() - 0.9).abs() < 1e-12);

@@ -45,11 +45,20 @@ pub struct MlpEnergy {
 impl MlpEnergy {
     /// Builds the MLP under `path` with hidden widths `hidden` (the last layer maps to 1).
     /// Toy: `hidden = [256, 256, 256]`, ELU; MNIST: `[1000, 500, 500, 250, 250, 250]`, ELU.
-    pub fn new(path: &nn::Path, x_dim: i64, layout: YLayout, hidden: &[i64], activation: Activation) -> Self {
+    pub fn new(
+        path: &nn::Path,
+        x_dim: i64,
+        layout: YLayout,
+        hidden: &[i64],
+        activation: Activation,
+    ) -> Self {
         let d = layout.dim() as i64;
         let h1 = hidden.first().copied().unwrap_or(1);
         let bound = 1.0 / ((x_dim + d) as f64).sqrt();
-        let init = Init::Uniform { lo: -bound, up: bound };
+        let init = Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
         let w_x = path.var("first_weight_x", &[h1, x_dim], init);
         let w_y = path.var("first_weight_y", &[h1, d], init);
         let b = path.var("first_bias", &[h1], init);
@@ -57,9 +66,21 @@ impl MlpEnergy {
         let mut widths: Vec<i64> = hidden.to_vec();
         widths.push(1);
         for (i, pair) in widths.windows(2).enumerate() {
-            rest.push(nn::linear(path / format!("layer{}", i + 1), pair[0], pair[1], Default::default()));
+            rest.push(nn::linear(
+                path / format!("layer{}", i + 1),
+                pair[0],
+                pair[1],
+                Default::default(),
+            ));
         }
-        Self { layout, w_x, b, w_y, rest, activation }
+        Self {
+            layout,
+            w_x,
+            b,
+            w_y,
+            rest,
+            activation,
+        }
     }
 
     /// The MLP part after the first layer's pre-activation `z` `[B, h1]`.

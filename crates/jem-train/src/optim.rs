@@ -33,7 +33,11 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        Self { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
     }
 }
 
@@ -58,7 +62,14 @@ impl Adam {
         let (names, vars): (Vec<_>, Vec<_>) = named.into_iter().unzip();
         let m = vars.iter().map(Tensor::zeros_like).collect();
         let v = vars.iter().map(Tensor::zeros_like).collect();
-        Self { config, names, vars, m, v, step: 0 }
+        Self {
+            config,
+            names,
+            vars,
+            m,
+            v,
+            step: 0,
+        }
     }
 
     /// Steps taken so far.
@@ -79,8 +90,12 @@ impl Adam {
                 if !g.defined() {
                     continue;
                 }
-                let _ = m.f_mul_scalar_(b1).and_then(|mut m| m.f_add_(&(&g * (1.0 - b1))));
-                let _ = v.f_mul_scalar_(b2).and_then(|mut v| v.f_add_(&(&g * &g * (1.0 - b2))));
+                let _ = m
+                    .f_mul_scalar_(b1)
+                    .and_then(|mut m| m.f_add_(&(&g * (1.0 - b1))));
+                let _ = v
+                    .f_mul_scalar_(b2)
+                    .and_then(|mut v| v.f_add_(&(&g * &g * (1.0 - b2))));
                 let denom = (&*v / c2).sqrt() + eps;
                 let _ = var.f_sub_(&(&*m / c1 / denom * lr));
                 let _ = g.zero_();
@@ -94,17 +109,26 @@ impl Adam {
             .iter()
             .zip(&self.m)
             .map(|(n, t)| (format!("m.{n}"), t.shallow_clone()))
-            .chain(self.names.iter().zip(&self.v).map(|(n, t)| (format!("v.{n}"), t.shallow_clone())))
+            .chain(
+                self.names
+                    .iter()
+                    .zip(&self.v)
+                    .map(|(n, t)| (format!("v.{n}"), t.shallow_clone())),
+            )
             .collect()
     }
 
     /// Restores the state written by [`Adam::state_tensors`] and the step count.
     pub fn load_state(&mut self, tensors: &[(String, Tensor)], step: i64) -> Result<()> {
         let find = |key: &str| {
-            tensors.iter().find(|(n, _)| n == key).map(|(_, t)| t).ok_or_else(|| Error::File {
-                path: "optimizer.safetensors".into(),
-                message: format!("missing optimiser tensor {key}"),
-            })
+            tensors
+                .iter()
+                .find(|(n, _)| n == key)
+                .map(|(_, t)| t)
+                .ok_or_else(|| Error::File {
+                    path: "optimizer.safetensors".into(),
+                    message: format!("missing optimiser tensor {key}"),
+                })
         };
         tch::no_grad(|| -> Result<()> {
             for (i, n) in self.names.iter().enumerate() {

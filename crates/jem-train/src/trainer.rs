@@ -77,7 +77,7 @@ struct RunState {
 pub struct TrainSummary {
     /// Iterations completed in total (including before a resume).
     pub iterations: usize,
-    /// Seconds spent in this call.
+    /// Seconds spent training in this call, excluding evaluations and checkpoints.
     pub train_seconds: f64,
     /// The last report.
     pub last: Option<IterationReport>,
@@ -148,7 +148,20 @@ impl<M: JointEnergy> Trainer<M> {
         };
         let buffer = ReplayBuffer::new(config.buffer_size, &x_init, &y_init, &layout)?;
         let adam = Adam::new(&vs, config.adam.clone());
-        Ok(Self { config, device, vs, ema_vs, model, ema_model, adam, buffer, x_init, y_init, iteration: 0, layout })
+        Ok(Self {
+            config,
+            device,
+            vs,
+            ema_vs,
+            model,
+            ema_model,
+            adam,
+            buffer,
+            x_init,
+            y_init,
+            iteration: 0,
+            layout,
+        })
     }
 
     /// Resumes from a checkpoint folder (or a folder of checkpoints: the newest complete one).
@@ -163,10 +176,14 @@ impl<M: JointEnergy> Trainer<M> {
     ) -> Result<Self> {
         let ckpt = checkpoint::resolve(dir)?;
         let state_path = ckpt.join("state.json");
-        let text = std::fs::read_to_string(&state_path)
-            .map_err(|e| Error::File { path: state_path.clone(), message: e.to_string() })?;
-        let state: RunState = serde_json::from_str(&text)
-            .map_err(|e| Error::File { path: state_path.clone(), message: format!("not a valid run state: {e}") })?;
+        let text = std::fs::read_to_string(&state_path).map_err(|e| Error::File {
+            path: state_path.clone(),
+            message: e.to_string(),
+        })?;
+        let state: RunState = serde_json::from_str(&text).map_err(|e| Error::File {
+            path: state_path.clone(),
+            message: format!("not a valid run state: {e}"),
+        })?;
         let mut config = state.config.clone();
         overrides(&mut config);
         config.validate()?;
@@ -176,31 +193,49 @@ impl<M: JointEnergy> Trainer<M> {
         let ema_model = build(&ema_vs.root());
         let load = |vs: &mut VarStore, name: &str| -> Result<()> {
             let p = ckpt.join(name);
-            vs.load(&p).map_err(|e| Error::File { path: p.clone(), message: format!("cannot load parameters: {e}") })
+            vs.load(&p).map_err(|e| Error::File {
+                path: p.clone(),
+                message: format!("cannot load parameters: {e}"),
+            })
         };
         load(&mut vs, "model.safetensors")?;
         load(&mut ema_vs, "ema.safetensors")?;
         ema_vs.freeze();
         let read = |name: &str| -> Result<Vec<(String, Tensor)>> {
             let p = ckpt.join(name);
-            Tensor::read_safetensors(&p).map_err(|e| Error::File { path: p.clone(), message: format!("cannot read: {e}") })
+            Tensor::read_safetensors(&p).map_err(|e| Error::File {
+                path: p.clone(),
+                message: format!("cannot read: {e}"),
+            })
         };
         let get = |ts: &[(String, Tensor)], key: &str, file: &str| -> Result<Tensor> {
-            ts.iter().find(|(n, _)| n == key).map(|(_, t)| t.to_device(device)).ok_or_else(|| Error::File {
-                path: ckpt.join(file),
-                message: format!("missing tensor {key}"),
-            })
+            ts.iter()
+                .find(|(n, _)| n == key)
+                .map(|(_, t)| t.to_device(device))
+                .ok_or_else(|| Error::File {
+                    path: ckpt.join(file),
+                    message: format!("missing tensor {key}"),
+                })
         };
         let mut adam = Adam::new(&vs, config.adam.clone());
         adam.load_state(&read("optimizer.safetensors")?, state.adam_steps)?;
         let buf = read("buffer.safetensors")?;
-        let buffer = ReplayBuffer { x: get(&buf, "x", "buffer.safetensors")?, y: get(&buf, "y", "buffer.safetensors")? };
+        let buffer = ReplayBuffer {
+            x: get(&buf, "x", "buffer.safetensors")?,
+            y: get(&buf, "y", "buffer.safetensors")?,
+        };
         let init = read("init.safetensors")?;
-        let x_init = XInit { low: get(&init, "low", "init.safetensors")?, high: get(&init, "high", "init.safetensors")? };
+        let x_init = XInit {
+            low: get(&init, "low", "init.safetensors")?,
+            high: get(&init, "high", "init.safetensors")?,
+        };
         let layout = model.y_layout().clone();
         state.y_init.validate(&layout)?;
         if buffer.y.size().get(1).copied() != Some(layout.dim() as i64) {
-            return Err(Error::File { path: ckpt.join("buffer.safetensors"), message: "label width does not match the model".into() });
+            return Err(Error::File {
+                path: ckpt.join("buffer.safetensors"),
+                message: "label width does not match the model".into(),
+            });
         }
         Ok(Self {
             config,
@@ -260,7 +295,10 @@ impl<M: JointEnergy> Trainer<M> {
     }
 
     fn sampler(&self) -> Result<JointSampler<Gwg, Langevin>> {
-        Ok(JointSampler::new(Gwg::new(self.config.gwg.clone())?, Langevin::new(self.config.langevin.clone())?))
+        Ok(JointSampler::new(
+            Gwg::new(self.config.gwg.clone())?,
+            Langevin::new(self.config.langevin.clone())?,
+        ))
     }
 
     /// One training iteration on `batch`. Returns its report.
@@ -279,17 +317,28 @@ impl<M: JointEnergy> Trainer<M> {
                 let obs = obs.to_device(self.device);
                 let cols = ebm_core::ColumnMaps::new(&self.layout, self.device, y_pos.kind());
                 let free_cols = cols.expand_var_mask(&obs.logical_not());
-                let noise = self.y_init.sample(&self.layout, y_pos.size()[0], self.device, y_pos.kind())?;
+                let noise =
+                    self.y_init
+                        .sample(&self.layout, y_pos.size()[0], self.device, y_pos.kind())?;
                 let y0 = noise.where_self(&free_cols, &y_pos);
-                let state = JointState::new_trusted(&self.model, &x_pos, &y0)?.with_fixed_y(&obs)?;
+                let state =
+                    JointState::new_trusted(&self.model, &x_pos, &y0)?.with_fixed_y(&obs)?;
                 let gwg = Gwg::new(self.config.gwg.clone())?;
                 y_pos = mwg::run_discrete(&gwg, &self.model, state, self.config.impute_steps)?.y;
             }
             // Negative phase.
-            let draw = self.buffer.draw(cfg.batch_size, cfg.reinit_prob, &self.x_init, &self.y_init, &self.layout)?;
+            let draw = self.buffer.draw(
+                cfg.batch_size,
+                cfg.reinit_prob,
+                &self.x_init,
+                &self.y_init,
+                &self.layout,
+            )?;
             let state = JointState::new_trusted(&self.model, &draw.x, &draw.y)?;
             let mut diag = SweepDiagnostics::default();
-            let state = self.sampler()?.run(&self.model, state, cfg.sweeps, &mut diag)?;
+            let state = self
+                .sampler()?
+                .run(&self.model, state, cfg.sweeps, &mut diag)?;
             self.buffer.write_back(&draw.index, &state.x, &state.y);
             Ok((state.x, state.y, diag))
         })();
@@ -300,16 +349,29 @@ impl<M: JointEnergy> Trainer<M> {
         let f_neg = self.model.log_density(&x_neg, &y_neg);
         let mut loss = -(f_pos.mean(Kind::Float) - f_neg.mean(Kind::Float));
         if self.config.l2_energy > 0.0 {
-            loss = loss + ((&f_pos * &f_pos).mean(Kind::Float) + (&f_neg * &f_neg).mean(Kind::Float)) * self.config.l2_energy;
+            loss = loss
+                + ((&f_pos * &f_pos).mean(Kind::Float) + (&f_neg * &f_neg).mean(Kind::Float))
+                    * self.config.l2_energy;
         }
         let values = Vec::<f64>::try_from(Tensor::stack(
-            &[loss.detach().to_kind(Kind::Double), f_pos.detach().mean(Kind::Double), f_neg.detach().mean(Kind::Double)],
+            &[
+                loss.detach().to_kind(Kind::Double),
+                f_pos.detach().mean(Kind::Double),
+                f_neg.detach().mean(Kind::Double),
+            ],
             0,
         ))?;
         let (loss_v, f_pos_v, f_neg_v) = (values[0], values[1], values[2]);
-        for (what, v) in [("loss", loss_v), ("mean f(x+, y+)", f_pos_v), ("mean f(x-, y-)", f_neg_v)] {
+        for (what, v) in [
+            ("loss", loss_v),
+            ("mean f(x+, y+)", f_pos_v),
+            ("mean f(x-, y-)", f_neg_v),
+        ] {
             if !v.is_finite() {
-                return Err(Error::Diverged { iteration: it, what: what.into() });
+                return Err(Error::Diverged {
+                    iteration: it,
+                    what: what.into(),
+                });
             }
         }
         loss.backward();
@@ -330,20 +392,34 @@ impl<M: JointEnergy> Trainer<M> {
     /// Evaluates the EMA model on a labelled test set: energy-based accuracy and ECE (when the
     /// label space can be enumerated within `max_configurations`), sample-based accuracy
     /// (`eval_chains` chains × `eval_steps` GWG steps from `q₀(y)`, majority vote).
-    pub fn evaluate(&self, x: &Tensor, y: &Tensor, energy_based: bool, sample_based: bool) -> Result<EvalMetrics> {
+    pub fn evaluate(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        energy_based: bool,
+        sample_based: bool,
+    ) -> Result<EvalMetrics> {
         tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 2));
         let x = x.to_device(self.device);
         let y = y.to_device(self.device);
         self.layout.validate("Trainer::evaluate", "y", &y)?;
         let truth = self.layout.decode(&y);
-        let mut m = EvalMetrics { test_examples: x.size()[0], ..Default::default() };
+        let mut m = EvalMetrics {
+            test_examples: x.size()[0],
+            ..Default::default()
+        };
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         if energy_based {
             let p = predict_by_energy(&self.ema_model, &x, None, &EnumerationConfig::default())?;
             let per = accuracy_per_variable(&p.values, &truth)?;
             m.energy_accuracy = Some(mean(&per));
             m.energy_accuracy_per_attribute = Some(per);
-            m.ece = Some(mean_ece(&p.marginals(&self.layout), &truth, &self.layout, 20)?);
+            m.ece = Some(mean_ece(
+                &p.marginals(&self.layout),
+                &truth,
+                &self.layout,
+                20,
+            )?);
         }
         if sample_based {
             let cfg = SamplePredictionConfig {
@@ -351,7 +427,13 @@ impl<M: JointEnergy> Trainer<M> {
                 steps: self.config.eval_steps,
                 y_init: self.y_init.clone(),
             };
-            let p = predict_by_sampling(&self.ema_model, &Gwg::new(self.config.gwg.clone())?, &x, None, &cfg)?;
+            let p = predict_by_sampling(
+                &self.ema_model,
+                &Gwg::new(self.config.gwg.clone())?,
+                &x,
+                None,
+                &cfg,
+            )?;
             let per = accuracy_per_variable(&p.values, &truth)?;
             m.sample_accuracy = Some(mean(&per));
             m.sample_accuracy_per_attribute = Some(per);
@@ -364,7 +446,10 @@ impl<M: JointEnergy> Trainer<M> {
     pub fn save_checkpoint(&self, dir: &Path) -> Result<PathBuf> {
         for (name, t) in self.vs.variables() {
             if !bool::try_from(t.isfinite().all())? {
-                return Err(Error::Diverged { iteration: self.iteration, what: format!("parameter {name}") });
+                return Err(Error::Diverged {
+                    iteration: self.iteration,
+                    what: format!("parameter {name}"),
+                });
             }
         }
         let state = RunState {
@@ -374,21 +459,35 @@ impl<M: JointEnergy> Trainer<M> {
             y_init: self.y_init.clone(),
         };
         checkpoint::write_atomically(dir, self.iteration, |tmp| {
-            let file_err = |p: PathBuf, e: tch::TchError| Error::File { path: p, message: e.to_string() };
+            let file_err = |p: PathBuf, e: tch::TchError| Error::File {
+                path: p,
+                message: e.to_string(),
+            };
             let p = tmp.join("model.safetensors");
             self.vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
             let p = tmp.join("ema.safetensors");
             self.ema_vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
             let p = tmp.join("optimizer.safetensors");
-            Tensor::write_safetensors(&self.adam.state_tensors(), &p).map_err(|e| file_err(p.clone(), e))?;
-            let p = tmp.join("buffer.safetensors");
-            Tensor::write_safetensors(&[("x", &self.buffer.x), ("y", &self.buffer.y)], &p).map_err(|e| file_err(p.clone(), e))?;
-            let p = tmp.join("init.safetensors");
-            Tensor::write_safetensors(&[("low", &self.x_init.low), ("high", &self.x_init.high)], &p)
+            Tensor::write_safetensors(&self.adam.state_tensors(), &p)
                 .map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("buffer.safetensors");
+            Tensor::write_safetensors(&[("x", &self.buffer.x), ("y", &self.buffer.y)], &p)
+                .map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("init.safetensors");
+            Tensor::write_safetensors(
+                &[("low", &self.x_init.low), ("high", &self.x_init.high)],
+                &p,
+            )
+            .map_err(|e| file_err(p.clone(), e))?;
             let p = tmp.join("state.json");
-            let text = serde_json::to_string_pretty(&state).map_err(|e| Error::File { path: p.clone(), message: e.to_string() })?;
-            std::fs::write(&p, text).map_err(|e| Error::File { path: p.clone(), message: e.to_string() })
+            let text = serde_json::to_string_pretty(&state).map_err(|e| Error::File {
+                path: p.clone(),
+                message: e.to_string(),
+            })?;
+            std::fs::write(&p, text).map_err(|e| Error::File {
+                path: p.clone(),
+                message: e.to_string(),
+            })
         })
     }
 
@@ -409,33 +508,53 @@ impl<M: JointEnergy> Trainer<M> {
         observer: &mut dyn Observer,
     ) -> Result<(EvalMetrics, TrainSummary)> {
         let started = Instant::now();
+        let mut side_seconds = 0.0;
         let mut last = None;
         while self.iteration < self.config.iterations {
             tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 3));
             let (x, y, observed) = next_batch(self.iteration)?;
-            let report = self.step(&LabelledBatch { x: &x, y: &y, observed: observed.as_ref() }, started)?;
+            let report = self.step(
+                &LabelledBatch {
+                    x: &x,
+                    y: &y,
+                    observed: observed.as_ref(),
+                },
+                started,
+            )?;
             observer.on_iteration(&report);
             last = Some(report);
             let done = self.iteration;
             let finished = done == self.config.iterations;
+            let side = Instant::now();
             if !finished && self.config.eval_every > 0 && done % self.config.eval_every == 0 {
                 let m = self.evaluate(test_x, test_y, energy_based, sample_based)?;
                 observer.on_evaluation(done, &m);
             }
             if let Some(dir) = checkpoint_dir {
-                if !finished && self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0 {
+                if !finished
+                    && self.config.checkpoint_every > 0
+                    && done % self.config.checkpoint_every == 0
+                {
                     let p = self.save_checkpoint(dir)?;
                     observer.on_checkpoint(&p);
                 }
             }
+            side_seconds += side.elapsed().as_secs_f64();
         }
-        let train_seconds = started.elapsed().as_secs_f64();
+        let train_seconds = started.elapsed().as_secs_f64() - side_seconds;
         if let Some(dir) = checkpoint_dir {
             let p = self.save_checkpoint(dir)?;
             observer.on_checkpoint(&p);
         }
         let m = self.evaluate(test_x, test_y, energy_based, sample_based)?;
         observer.on_evaluation(self.iteration, &m);
-        Ok((m, TrainSummary { iterations: self.iteration, train_seconds, last }))
+        Ok((
+            m,
+            TrainSummary {
+                iterations: self.iteration,
+                train_seconds,
+                last,
+            },
+        ))
     }
 }

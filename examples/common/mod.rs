@@ -1,0 +1,155 @@
+//! Helpers shared by the examples: the common command line, the run directory, progress
+//! reporting and PNG plots. (A module, not a library, so that the libraries never depend on
+//! clap, indicatif or image.)
+#![allow(dead_code)]
+
+pub mod plot;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jem_train::{EvalMetrics, IterationReport, Observer};
+use joint_ebm::core::DeviceChoice;
+use std::fs::{self, File, OpenOptions};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// Flags every example accepts, spelled the same everywhere.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Directory for the resolved config, metrics, figures and checkpoints.
+    #[arg(long, default_value = "runs/default")]
+    pub out_dir: PathBuf,
+    /// Hyper-parameter preset: `default` (fast), `paper` (the paper's table, verbatim) or
+    /// `tiny` (seconds; smoke tests only).
+    #[arg(long, default_value = "default")]
+    pub preset: String,
+    /// Seed of every random choice.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// auto | cpu | cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Override the preset's number of training iterations.
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Resume from this checkpoint directory (e.g. OUT_DIR/checkpoints).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Hide this fraction of label groups at random (at least one kept per example).
+    #[arg(long, default_value_t = 0.0)]
+    pub missing_labels: f64,
+    /// CPU threads for libtorch's intra-op parallelism. Default 1: on small shared machines
+    /// OpenMP's spinning barriers make 2+ threads up to 100× slower whenever another process
+    /// holds a core (measured on the 2-core CI machine); raise it on a dedicated machine.
+    #[arg(long, default_value_t = 1)]
+    pub threads: i32,
+}
+
+impl CommonArgs {
+    /// Applies `--threads` and resolves `--device`.
+    pub fn setup(&self) -> Result<joint_ebm::tch::Device> {
+        if self.threads < 1 {
+            anyhow::bail!("--threads must be ≥ 1");
+        }
+        joint_ebm::tch::set_num_threads(self.threads);
+        Ok(self.device.resolve()?)
+    }
+
+    /// Creates the output directory.
+    pub fn prepare_out_dir(&self) -> Result<()> {
+        fs::create_dir_all(&self.out_dir)
+            .with_context(|| format!("cannot create {}", self.out_dir.display()))
+    }
+    pub fn checkpoint_dir(&self) -> PathBuf {
+        self.out_dir.join("checkpoints")
+    }
+}
+
+/// Writes `value` as pretty JSON to `path` atomically (temp file + rename).
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    fs::write(&tmp, serde_json::to_string_pretty(value)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Renders training progress: a bar on a terminal (iteration, loss, acceptance, ETA), nothing
+/// otherwise; evaluations go to `metrics.jsonl` (appended, flushed each time) and a line on
+/// stderr.
+pub struct RunObserver {
+    bar: ProgressBar,
+    metrics: File,
+    last_loss: f64,
+    pub last_report: Option<IterationReport>,
+}
+
+impl RunObserver {
+    pub fn new(out_dir: &Path, total: usize, start: usize) -> Result<Self> {
+        let bar = ProgressBar::new(total as u64);
+        if std::io::stderr().is_terminal() {
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+        } else {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        bar.set_position(start as u64);
+        let path = out_dir.join("metrics.jsonl");
+        let metrics = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Self {
+            bar,
+            metrics,
+            last_loss: f64::NAN,
+            last_report: None,
+        })
+    }
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Observer for RunObserver {
+    fn on_iteration(&mut self, r: &IterationReport) {
+        self.bar.set_position(r.iteration as u64 + 1);
+        self.last_loss = r.loss;
+        self.bar.set_message(format!(
+            "loss {:+.3} f+ {:+.2} f- {:+.2} gwg-acc {:.2} lr {:.1e}",
+            r.loss, r.f_pos, r.f_neg, r.accept_y, r.lr
+        ));
+        self.last_report = Some(r.clone());
+    }
+    fn on_evaluation(&mut self, iteration: usize, m: &EvalMetrics) {
+        let mut line = serde_json::json!({ "iteration": iteration, "loss": self.last_loss });
+        if let (Some(obj), Ok(serde_json::Value::Object(extra))) =
+            (line.as_object_mut(), serde_json::to_value(m))
+        {
+            obj.extend(extra);
+            if let Some(r) = &self.last_report {
+                obj.insert("f_pos".into(), r.f_pos.into());
+                obj.insert("f_neg".into(), r.f_neg.into());
+                obj.insert("accept_y".into(), r.accept_y.into());
+                obj.insert("seconds".into(), r.seconds.into());
+            }
+        }
+        let _ = writeln!(self.metrics, "{line}");
+        let _ = self.metrics.flush();
+        let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+        self.bar.suspend(|| {
+            eprintln!(
+                "[eval @ {iteration}] energy acc {}  sample acc {}  ECE {}",
+                fmt(m.energy_accuracy),
+                fmt(m.sample_accuracy),
+                fmt(m.ece)
+            )
+        });
+    }
+    fn on_checkpoint(&mut self, _path: &Path) {}
+}

@@ -1,0 +1,122 @@
+//! Smoke tests of the examples on tiny settings: each runs end to end as a user would run it
+//! and writes its promised outputs.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `target/<profile>/examples/<name>`: built by a plain `cargo test` before the tests run;
+/// built here when the test was selected alone (`cargo test --test examples`).
+fn example(name: &str) -> PathBuf {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let path = profile_dir.join("examples").join(name);
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.exists() {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--example", name]);
+        if profile_dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        assert!(
+            cmd.status().unwrap().success(),
+            "cannot build example {name}"
+        );
+    }
+    path
+}
+
+#[test]
+fn toy_runs_end_to_end_and_resumes() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let o = Command::new(example("toy"))
+            .args([
+                "--preset",
+                "tiny",
+                "--device",
+                "cpu",
+                "--eval-examples",
+                "16",
+                "--out-dir",
+            ])
+            .arg(out.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "toy failed: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let stdout = run(&["--missing-labels", "0.5"]);
+    assert!(stdout.contains("energy-based accuracy"), "{stdout}");
+    for f in [
+        "config.json",
+        "metrics.json",
+        "metrics.jsonl",
+        "conditional_samples.png",
+        "unconditional_samples.png",
+        "densities.png",
+        "checkpoints/LATEST",
+    ] {
+        assert!(out.path().join(f).exists(), "missing {f}");
+    }
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
+            .unwrap();
+    for key in ["energy_accuracy", "sample_accuracy", "ece"] {
+        let v = m[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+    assert_eq!(m["iterations"].as_u64(), Some(4));
+    assert!(m["train_seconds"].as_f64().unwrap() > 0.0);
+    // resume to 6 iterations from the checkpoint just written
+    let ckpt = out.path().join("checkpoints");
+    run(&["--resume", ckpt.to_str().unwrap(), "--iterations", "6"]);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["iterations"].as_u64(), Some(6));
+}
+
+#[test]
+fn toy_rejects_bad_flags() {
+    let o = Command::new(example("toy"))
+        .args(["--preset", "nope", "--device", "cpu", "--out-dir"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown preset"));
+    let o = Command::new(example("toy"))
+        .args([
+            "--resume",
+            "/nonexistent/ckpt",
+            "--device",
+            "cpu",
+            "--out-dir",
+        ])
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/ckpt"));
+}
+
+#[test]
+fn demo_and_doctor_run() {
+    let o = Command::new(example("demo"))
+        .args(["--device", "cpu", "--chains", "50", "--sweeps", "20"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("energy-based accuracy"));
+    let o = Command::new(example("doctor")).output().unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2.13.0"));
+}
