@@ -349,9 +349,8 @@ impl<M: JointEnergy> Trainer<M> {
         let f_neg = self.model.log_density(&x_neg, &y_neg);
         let mut loss = -(f_pos.mean(Kind::Float) - f_neg.mean(Kind::Float));
         if self.config.l2_energy > 0.0 {
-            loss = loss
-                + ((&f_pos * &f_pos).mean(Kind::Float) + (&f_neg * &f_neg).mean(Kind::Float))
-                    * self.config.l2_energy;
+            let l2 = (&f_pos * &f_pos).mean(Kind::Float) + (&f_neg * &f_neg).mean(Kind::Float);
+            loss += l2 * self.config.l2_energy;
         }
         let values = Vec::<f64>::try_from(Tensor::stack(
             &[
