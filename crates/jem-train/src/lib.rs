@@ -18,6 +18,6 @@ mod trainer;
 pub use buffer::{Draw, ReplayBuffer};
 pub use config::{TrainConfig, YInitMode};
 pub use metrics::EvalMetrics;
-pub use models::{Activation, MlpEnergy};
+pub use models::{torch_conv2d, torch_linear, Activation, CnnEnergy, MlpEnergy};
 pub use optim::{ema_update, warmup_lr, Adam, AdamConfig};
 pub use trainer::{IterationReport, LabelledBatch, Observer, Silent, TrainSummary, Trainer};
