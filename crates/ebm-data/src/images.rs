@@ -1,0 +1,163 @@
+//! Batching of fixed labelled image datasets: `uint8` images kept in memory, per-epoch shuffling
+//! with torch's generator, per-batch preprocessing, and a fixed observed-label mask.
+
+use crate::preprocess::Preprocess;
+use crate::seeded::SplitMix64;
+use crate::{hide_labels_from_uniforms, Batch};
+use ebm_core::{Error, Result, YLayout};
+use tch::{Device, Kind, Tensor};
+
+/// One split of a labelled image dataset, kept raw on the CPU.
+#[derive(Debug)]
+pub struct ImageSplit {
+    /// `uint8` `[N, 1, H, W]`; intensity in `[0, 1]` = value / [`Self::scale`].
+    pub images: Tensor,
+    /// `int64` `[N, V]`: the value of each label variable (class index per group).
+    pub labels: Tensor,
+    /// Raw units per intensity 1.0: 255 for MNIST bytes, 4 for dSprites (the 2×2 average of a
+    /// binary image is a multiple of ¼).
+    pub scale: f64,
+}
+
+impl ImageSplit {
+    /// Number of examples `N`.
+    pub fn len(&self) -> usize {
+        self.images.size().first().copied().unwrap_or(0) as usize
+    }
+
+    /// Whether the split has no examples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Intensities in `[0, 1]` as float32 `[N, 1, H, W]` (no dequantisation noise).
+    pub fn intensities(&self) -> Tensor {
+        self.images.to_kind(Kind::Float) / self.scale
+    }
+}
+
+/// The shared engine of [`crate::Mnist`] and [`crate::DSprites`].
+#[derive(Debug)]
+pub(crate) struct ImageBatcher {
+    pub(crate) layout: YLayout,
+    pub(crate) train: ImageSplit,
+    pub(crate) test: ImageSplit,
+    preprocess: Preprocess,
+    /// `[N_train, V]` bool, fixed at construction; `None` when nothing is hidden.
+    observed: Option<Tensor>,
+    /// The current epoch's order of the training examples, and the next position in it.
+    order: Option<Tensor>,
+    cursor: i64,
+}
+
+impl ImageBatcher {
+    /// Checks `missing_fraction` and draws the fixed observed mask of the training split with
+    /// `mask_seed` (the rule of [`crate::hide_labels`], uniforms from SplitMix64).
+    pub(crate) fn new(
+        layout: YLayout,
+        train: ImageSplit,
+        test: ImageSplit,
+        preprocess: Preprocess,
+        missing_fraction: f64,
+        mask_seed: u64,
+    ) -> Result<Self> {
+        let v = layout.num_vars();
+        if !(0.0..1.0).contains(&missing_fraction) {
+            return Err(Error::config(
+                "missing_fraction",
+                missing_fraction,
+                "must be in [0, 1)",
+            ));
+        }
+        if missing_fraction > 0.0 && v < 2 {
+            return Err(Error::config(
+                "missing_fraction",
+                missing_fraction,
+                "this dataset has a single label variable and at least one label variable per example is always kept observed, so nothing could be hidden; use 0",
+            ));
+        }
+        let observed = (missing_fraction > 0.0).then(|| {
+            let n = train.len();
+            let mut rng = SplitMix64::new(mask_seed);
+            let extra: Vec<f64> = (0..n).map(|_| rng.next_f64()).collect();
+            let order: Vec<f64> = (0..n * v).map(|_| rng.next_f64()).collect();
+            hide_labels_from_uniforms(
+                &Tensor::from_slice(&extra),
+                &Tensor::from_slice(&order).view([n as i64, v as i64]),
+                missing_fraction,
+            )
+        });
+        Ok(Self {
+            layout,
+            train,
+            test,
+            preprocess,
+            observed,
+            order: None,
+            cursor: 0,
+        })
+    }
+
+    pub(crate) fn x_shape(&self) -> Vec<i64> {
+        self.train.images.size()[1..].to_vec()
+    }
+
+    pub(crate) fn observed(&self) -> Option<&Tensor> {
+        self.observed.as_ref()
+    }
+
+    /// Preprocessed float32 images `[B, 1, H, W]` and one-hot labels `[B, D]` of `split`'s
+    /// examples `idx` (int64 `[B]`, CPU), on `device`.
+    fn gather(&self, split: &ImageSplit, idx: &Tensor, device: Device) -> Result<(Tensor, Tensor)> {
+        let raw = split.images.index_select(0, idx).to_device(device);
+        let x = self
+            .preprocess
+            .apply(&(raw.to_kind(Kind::Float) / split.scale));
+        let values = split.labels.index_select(0, idx).to_device(device);
+        let y = self.layout.encode(&values, Kind::Float)?;
+        Ok((x, y))
+    }
+
+    /// Next training batch: a fresh `randperm` order at the start of every epoch, the last
+    /// partial batch of an epoch dropped.
+    pub(crate) fn next_batch(&mut self, batch_size: i64, device: Device) -> Result<Batch> {
+        let n = self.train.len() as i64;
+        if batch_size < 1 || batch_size > n {
+            return Err(Error::config(
+                "batch_size",
+                batch_size,
+                format!("must be in 1..={n} (the training set size)"),
+            ));
+        }
+        if self.order.is_none() || self.cursor + batch_size > n {
+            self.order = None;
+            self.cursor = 0;
+        }
+        let order = self
+            .order
+            .get_or_insert_with(|| Tensor::randperm(n, (Kind::Int64, Device::Cpu)));
+        let idx = order.narrow(0, self.cursor, batch_size);
+        self.cursor += batch_size;
+        let (x, y) = self.gather(&self.train, &idx, device)?;
+        let observed = self
+            .observed
+            .as_ref()
+            .map(|m| m.index_select(0, &idx).to_device(device));
+        Ok(Batch { x, y, observed })
+    }
+
+    /// The first `min(max, N_test)` test examples with fresh dequantisation noise.
+    pub(crate) fn test_set(&self, max: i64, device: Device) -> Result<Batch> {
+        if max < 1 {
+            return Err(Error::config("max", max, "must be at least 1"));
+        }
+        let n = max.min(self.test.len() as i64);
+        let idx = Tensor::arange(n, (Kind::Int64, Device::Cpu));
+        let (x, y) = self.gather(&self.test, &idx, device)?;
+        Ok(Batch {
+            x,
+            y,
+            observed: None,
+        })
+    }
+}
