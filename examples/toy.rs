@@ -10,15 +10,13 @@
 //! Figs. 7–10).
 mod common;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Parser;
-use common::{plot, write_json, CommonArgs, RunObserver};
+use common::{plot, CommonArgs};
 use ebm_data::{DataSource, EightGaussians};
 use jem_train::{Activation, MlpEnergy, TrainConfig, Trainer, YInitMode};
-use joint_ebm::cont::{Langevin, LangevinConfig};
-use joint_ebm::core::{seed_everything, JointEnergy, JointState};
-use joint_ebm::disc::Gwg;
-use joint_ebm::mwg::{JointSampler, SweepDiagnostics};
+use joint_ebm::cont::LangevinConfig;
+use joint_ebm::core::{seed_everything, JointEnergy};
 use joint_ebm::tch::{nn, Device, Kind, Tensor};
 use std::time::Instant;
 
@@ -91,38 +89,17 @@ fn build(p: &nn::Path) -> MlpEnergy {
 
 const EXTENT: f64 = 4.5;
 
-/// Test-time samples from noise (no buffer): `steps` MWG sweeps with the EMA model, optionally
-/// with attribute `fixed.0` clamped to value `fixed.1`.
+/// Test-time samples from noise as host f64 `x` and label values.
 fn sample_from_noise(
     t: &Trainer<MlpEnergy>,
     n: i64,
     fixed: Option<(usize, i64)>,
 ) -> Result<(Tensor, Tensor)> {
-    let layout = t.ema_model().y_layout().clone();
-    let x0 = t.x_init().sample(n);
-    let mut y0 = t.y_init().sample(&layout, n, t.device(), x0.kind())?;
-    let mut mask = None;
-    if let Some((var, value)) = fixed {
-        let vals = layout.decode(&y0);
-        let _ = vals.select(1, var as i64).fill_(value);
-        y0 = layout.encode(&vals, x0.kind())?;
-        let m: Vec<bool> = (0..layout.num_vars()).map(|v| v == var).collect();
-        mask = Some(Tensor::from_slice(&m));
-    }
-    let mut state = JointState::new(t.ema_model(), &x0, &y0)?;
-    if let Some(m) = &mask {
-        state = state.with_fixed_y(m)?;
-    }
-    let cfg = t.config();
-    let sampler = JointSampler::new(
-        Gwg::new(cfg.gwg.clone())?,
-        Langevin::new(cfg.langevin.clone())?,
-    );
-    let mut d = SweepDiagnostics::default();
-    let state = sampler.run(t.ema_model(), state, cfg.eval_steps, &mut d)?;
+    let fixed: Vec<(usize, i64)> = fixed.into_iter().collect();
+    let (x, v) = common::sample::from_noise(t, n, &fixed, None)?;
     Ok((
-        state.x.to_device(Device::Cpu).to_kind(Kind::Double),
-        layout.decode(&state.y).to_device(Device::Cpu),
+        x.to_device(Device::Cpu).to_kind(Kind::Double),
+        v.to_device(Device::Cpu),
     ))
 }
 
@@ -235,94 +212,26 @@ fn main() -> Result<()> {
     seed_everything(config.seed.wrapping_add(1_000_003));
     let test = data.test_set(args.eval_examples, device)?;
 
-    let mut trainer = match &c.resume {
-        Some(dir) => {
-            let cfg = config.clone();
-            Trainer::resume(dir, device, build, |r| {
-                r.iterations = cfg.iterations;
-                r.seed = cfg.seed;
-            })
-            .with_context(|| format!("cannot resume from {}", dir.display()))?
-        }
-        None => {
-            seed_everything(config.seed);
-            let first = data.next_batch(config.batch_size, device)?;
-            Trainer::new(
-                config.clone(),
-                device,
-                build,
-                &jem_train::LabelledBatch {
-                    x: &first.x,
-                    y: &first.y,
-                    observed: None,
-                },
-            )?
-        }
-    };
-    let resolved = serde_json::json!({
-        "experiment": "toy", "preset": c.preset, "device": format!("{device:?}"),
-        "missing_labels": c.missing_labels, "eval_examples": args.eval_examples,
-        "resumed_from": c.resume, "train": trainer.config(),
-    });
-    write_json(&c.out_dir.join("config.json"), &resolved)?;
-    eprintln!(
-        "toy: preset {}, {} iterations (from {}), batch {}, {} sweeps, device {device:?}, out {}",
-        c.preset,
-        trainer.config().iterations,
-        trainer.iteration(),
-        trainer.config().batch_size,
-        trainer.config().sweeps,
-        c.out_dir.display()
-    );
-
-    let mut observer =
-        RunObserver::new(&c.out_dir, trainer.config().iterations, trainer.iteration())?;
     let started = Instant::now();
-    let batch = trainer.config().batch_size;
-    let ckpt = c.checkpoint_dir();
-    let result = trainer.train(
-        |_| {
-            let b = data.next_batch(batch, device)?;
-            Ok((b.x, b.y, b.observed))
-        },
-        &test.x,
-        &test.y,
+    let extra = serde_json::json!({ "eval_examples": args.eval_examples });
+    let (trainer, metrics, summary) = common::run::train(
+        "toy",
+        c,
+        device,
+        config,
+        &mut data,
+        (&test.x, &test.y),
         true,
-        true,
-        Some(&ckpt),
-        &mut observer,
-    );
-    observer.finish();
-    let (metrics, summary) = result.context("training failed")?;
+        build,
+        extra,
+    )?;
     let figs = figures(&trainer, &c.out_dir, &mut data)?;
-    let total = started.elapsed().as_secs_f64();
-    let final_metrics = serde_json::json!({
-        "energy_accuracy": metrics.energy_accuracy,
-        "sample_accuracy": metrics.sample_accuracy,
-        "ece": metrics.ece,
-        "energy_accuracy_per_attribute": metrics.energy_accuracy_per_attribute,
-        "sample_accuracy_per_attribute": metrics.sample_accuracy_per_attribute,
-        "iterations": summary.iterations,
-        "train_seconds": summary.train_seconds,
-        "total_seconds": total,
-        "test_examples": metrics.test_examples,
-        "figures": figs,
-    });
-    write_json(&c.out_dir.join("metrics.json"), &final_metrics)?;
-    let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
-    println!("\n| metric | value |\n| --- | --- |");
-    println!(
-        "| energy-based accuracy | {} |",
-        fmt(metrics.energy_accuracy)
-    );
-    println!(
-        "| sample-based accuracy | {} |",
-        fmt(metrics.sample_accuracy)
-    );
-    println!("| ECE (20 bins) | {} |", fmt(metrics.ece));
-    println!("| iterations | {} |", summary.iterations);
-    println!("| train seconds | {:.1} |", summary.train_seconds);
-    println!("| total seconds (with evaluation and figures) | {total:.1} |");
-    println!("\nresults in {}", c.out_dir.display());
+    common::run::finish(
+        c,
+        &metrics,
+        &summary,
+        started.elapsed().as_secs_f64(),
+        &figs,
+    )?;
     Ok(())
 }

@@ -120,3 +120,99 @@ fn demo_and_doctor_run() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("2.13.0"));
 }
+
+#[test]
+fn mnist_runs_end_to_end_with_inpainting() {
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(example("mnist"))
+        .args([
+            "--preset",
+            "tiny",
+            "--device",
+            "cpu",
+            "--eval-examples",
+            "8",
+            "--inpaint",
+            "--out-dir",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "metrics.json",
+        "conditional_samples.png",
+        "unconditional_samples.png",
+        "inpainting.png",
+        "checkpoints/LATEST",
+    ] {
+        assert!(out.path().join(f).exists(), "missing {f}");
+    }
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
+            .unwrap();
+    assert!(
+        m["energy_accuracy"].as_f64().is_some()
+            && m["sample_accuracy"].as_f64().is_some()
+            && m["ece"].as_f64().is_some()
+    );
+    // a missing data directory is a clear error naming it
+    let o = Command::new(example("mnist"))
+        .args([
+            "--preset",
+            "tiny",
+            "--device",
+            "cpu",
+            "--data-dir",
+            "/nonexistent/mnist",
+            "--out-dir",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/mnist"));
+}
+
+#[test]
+fn dsprites_runs_end_to_end() {
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(example("dsprites"))
+        .args([
+            "--preset",
+            "tiny",
+            "--device",
+            "cpu",
+            "--eval-examples",
+            "8",
+            "--out-dir",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "metrics.json",
+        "conditional_on_x.png",
+        "conditional_on_y.png",
+        "unconditional_samples.png",
+        "checkpoints/LATEST",
+    ] {
+        assert!(out.path().join(f).exists(), "missing {f}");
+    }
+    let o = Command::new(example("dsprites"))
+        .args([
+            "--preset",
+            "tiny",
+            "--device",
+            "cpu",
+            "--data-file",
+            "/nonexistent/d.npz",
+            "--out-dir",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/d.npz"));
+}

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod plot;
+pub mod run;
+pub mod sample;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

@@ -1,0 +1,117 @@
+//! The training driver shared by the examples: presets → trainer (new or resumed) → train with
+//! progress and metrics → final `metrics.json` and table.
+
+use super::{write_json, CommonArgs, RunObserver};
+use anyhow::{Context, Result};
+use ebm_data::DataSource;
+use jem_train::{EvalMetrics, LabelledBatch, TrainConfig, TrainSummary, Trainer};
+use joint_ebm::core::{seed_everything, JointEnergy};
+use joint_ebm::tch::{nn, Device, Tensor};
+
+/// Builds (or resumes) a trainer, writes `config.json`, trains with progress output and
+/// returns the trainer, final metrics and summary.
+#[allow(clippy::too_many_arguments)]
+pub fn train<M: JointEnergy, D: DataSource>(
+    experiment: &str,
+    c: &CommonArgs,
+    device: Device,
+    config: TrainConfig,
+    data: &mut D,
+    test: (&Tensor, &Tensor),
+    energy_based: bool,
+    build: impl Fn(&nn::Path) -> M,
+    extra: serde_json::Value,
+) -> Result<(Trainer<M>, EvalMetrics, TrainSummary)> {
+    let mut trainer = match &c.resume {
+        Some(dir) => {
+            let cfg = config.clone();
+            Trainer::resume(dir, device, build, |r| {
+                r.iterations = cfg.iterations;
+                r.seed = cfg.seed;
+            })
+            .with_context(|| format!("cannot resume from {}", dir.display()))?
+        }
+        None => {
+            seed_everything(config.seed);
+            let first = data.next_batch(config.batch_size, device)?;
+            Trainer::new(
+                config.clone(),
+                device,
+                build,
+                &LabelledBatch {
+                    x: &first.x,
+                    y: &first.y,
+                    observed: None,
+                },
+            )?
+        }
+    };
+    let resolved = serde_json::json!({
+        "experiment": experiment, "preset": c.preset, "device": format!("{device:?}"),
+        "missing_labels": c.missing_labels, "threads": c.threads, "resumed_from": c.resume,
+        "options": extra, "train": trainer.config(),
+    });
+    write_json(&c.out_dir.join("config.json"), &resolved)?;
+    let t = trainer.config();
+    eprintln!(
+        "{experiment}: preset {}, {} iterations (from {}), batch {}, {} sweeps, lr {}, device {device:?}, out {}",
+        c.preset, t.iterations, trainer.iteration(), t.batch_size, t.sweeps, t.lr, c.out_dir.display()
+    );
+    let mut observer = RunObserver::new(&c.out_dir, t.iterations, trainer.iteration())?;
+    let batch = t.batch_size;
+    let ckpt = c.checkpoint_dir();
+    let result = trainer.train(
+        |_| {
+            let b = data.next_batch(batch, device)?;
+            Ok((b.x, b.y, b.observed))
+        },
+        test.0,
+        test.1,
+        energy_based,
+        true,
+        Some(&ckpt),
+        &mut observer,
+    );
+    observer.finish();
+    let (metrics, summary) = result.context("training failed")?;
+    Ok((trainer, metrics, summary))
+}
+
+/// Writes `metrics.json` and prints the final table.
+pub fn finish(
+    c: &CommonArgs,
+    metrics: &EvalMetrics,
+    summary: &TrainSummary,
+    total_seconds: f64,
+    figures: &[String],
+) -> Result<()> {
+    let final_metrics = serde_json::json!({
+        "energy_accuracy": metrics.energy_accuracy,
+        "sample_accuracy": metrics.sample_accuracy,
+        "ece": metrics.ece,
+        "energy_accuracy_per_attribute": metrics.energy_accuracy_per_attribute,
+        "sample_accuracy_per_attribute": metrics.sample_accuracy_per_attribute,
+        "iterations": summary.iterations,
+        "train_seconds": summary.train_seconds,
+        "total_seconds": total_seconds,
+        "test_examples": metrics.test_examples,
+        "figures": figures,
+    });
+    write_json(&c.out_dir.join("metrics.json"), &final_metrics)?;
+    let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+    println!("\n| metric | value |\n| --- | --- |");
+    println!(
+        "| energy-based accuracy | {} |",
+        fmt(metrics.energy_accuracy)
+    );
+    println!(
+        "| sample-based accuracy | {} |",
+        fmt(metrics.sample_accuracy)
+    );
+    println!("| ECE (20 bins) | {} |", fmt(metrics.ece));
+    println!("| iterations | {} |", summary.iterations);
+    println!("| train seconds | {:.1} |", summary.train_seconds);
+    println!("| total seconds (with evaluation and figures) | {total_seconds:.1} |");
+    println!("\nresults in {}", c.out_dir.display());
+    Ok(())
+}

