@@ -113,11 +113,10 @@ impl MlpEnergy {
         let mut widths: Vec<i64> = hidden.to_vec();
         widths.push(1);
         for (i, pair) in widths.windows(2).enumerate() {
-            rest.push(nn::linear(
-                path / format!("layer{}", i + 1),
+            rest.push(torch_linear(
+                &(path / format!("layer{}", i + 1)),
                 pair[0],
                 pair[1],
-                Default::default(),
             ));
         }
         Self {
@@ -246,6 +245,28 @@ mod tests {
             .map(|t| t.numel() as i64)
             .sum();
         assert_eq!(n, (4 + 5) * 8 + 8 + 8 * 8 + 8 + 8 + 1);
+    }
+
+    /// Every layer is initialised like PyTorch: |w| ≤ 1/√fan_in.
+    #[test]
+    fn pytorch_default_initialisation() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let layout = YLayout::categorical(vec![10]).unwrap();
+        let _m = MlpEnergy::new(&vs.root(), 784, layout, &[1000, 500, 250], Activation::Elu);
+        for (name, t) in vs.variables() {
+            let fan_in = match name.as_str() {
+                n if n.starts_with("first") => 794,
+                n if n.starts_with("layer1") => 1000,
+                n if n.starts_with("layer2") => 500,
+                _ => 250,
+            };
+            let max = t.abs().max().double_value(&[]);
+            assert!(max <= 1.0 / (fan_in as f64).sqrt() + 1e-7, "{name}: {max}");
+            assert!(
+                max > 0.8 / (fan_in as f64).sqrt(),
+                "{name}: {max} (too small for U(±1/√fan_in))"
+            );
+        }
     }
 
     #[test]
