@@ -129,12 +129,7 @@ fn main() -> Result<()> {
         "tiny" => tiny_preset(),
         other => bail!("unknown preset {other:?} (expected default, paper or tiny)"),
     };
-    if let Some(s) = c.seed {
-        config.seed = s;
-    }
-    if let Some(i) = c.iterations {
-        config.iterations = i;
-    }
+    c.apply(&mut config);
     if args.eval_examples < 1 {
         bail!("--eval-examples must be ≥ 1");
     }

@@ -47,13 +47,15 @@ fn paper_preset() -> TrainConfig {
 }
 
 /// Reaches the paper's accuracy in a few minutes on 2 CPU cores: smaller batches and a larger
-/// learning rate with a short warm-up (see README for the measurements behind it).
+/// learning rate with a short warm-up, stabilised by a small L2 penalty on energies (without
+/// it, a measured run fell from 0.994 to 0.974 accuracy between iterations 400 and 600).
 fn default_preset() -> TrainConfig {
     TrainConfig {
         iterations: 600,
         batch_size: 200,
         lr: 1e-3,
         warmup_iters: 50,
+        l2_energy: 0.1,
         eval_every: 200,
         eval_examples: 300,
         checkpoint_every: 200,
@@ -197,12 +199,7 @@ fn main() -> Result<()> {
         "tiny" => tiny_preset(),
         other => bail!("unknown preset {other:?} (expected default, paper or tiny)"),
     };
-    if let Some(s) = c.seed {
-        config.seed = s;
-    }
-    if let Some(i) = c.iterations {
-        config.iterations = i;
-    }
+    c.apply(&mut config);
     if args.eval_examples < 1 {
         bail!("--eval-examples must be ≥ 1");
     }

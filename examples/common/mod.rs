@@ -40,6 +40,15 @@ pub struct CommonArgs {
     /// Hide this fraction of label groups at random (at least one kept per example).
     #[arg(long, default_value_t = 0.0)]
     pub missing_labels: f64,
+    /// Override the preset's learning rate (lower it when training diverges).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Override the preset's MWG sweeps per iteration (more sweeps: better negatives).
+    #[arg(long)]
+    pub sweeps: Option<usize>,
+    /// Weight of the L2 penalty on energies (≈ 0.1 stabilises a diverging run; 0 = off).
+    #[arg(long)]
+    pub l2_energy: Option<f64>,
     /// CPU threads for libtorch's intra-op parallelism. Default 1: on small shared machines
     /// OpenMP's spinning barriers make 2+ threads up to 100× slower whenever another process
     /// holds a core (measured on the 2-core CI machine); raise it on a dedicated machine.
@@ -48,6 +57,26 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
+    /// Applies the overriding flags (`--seed`, `--iterations`, `--lr`, `--sweeps`,
+    /// `--l2-energy`) to a preset.
+    pub fn apply(&self, config: &mut jem_train::TrainConfig) {
+        if let Some(s) = self.seed {
+            config.seed = s;
+        }
+        if let Some(i) = self.iterations {
+            config.iterations = i;
+        }
+        if let Some(lr) = self.lr {
+            config.lr = lr;
+        }
+        if let Some(k) = self.sweeps {
+            config.sweeps = k;
+        }
+        if let Some(c) = self.l2_energy {
+            config.l2_energy = c;
+        }
+    }
+
     /// Applies `--threads` and resolves `--device`.
     pub fn setup(&self) -> Result<joint_ebm::tch::Device> {
         if self.threads < 1 {

@@ -26,8 +26,12 @@ pub fn train<M: JointEnergy, D: DataSource>(
         Some(dir) => {
             let cfg = config.clone();
             Trainer::resume(dir, device, build, |r| {
+                // Run length, seed and the divergence remedies may change on resume.
                 r.iterations = cfg.iterations;
                 r.seed = cfg.seed;
+                r.lr = cfg.lr;
+                r.sweeps = cfg.sweeps;
+                r.l2_energy = cfg.l2_energy;
             })
             .with_context(|| format!("cannot resume from {}", dir.display()))?
         }
