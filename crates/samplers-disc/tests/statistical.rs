@@ -25,6 +25,16 @@ use samplers_disc::{ExactGibbs, Gwg, GwgConfig};
 use std::time::Instant;
 use tch::{Kind, Tensor};
 
+/// Seeds torch and the host RNG, and runs libtorch with one intra-op thread (override with
+/// `STAT_THREADS=n`). On the shared 2-core machine, libtorch's default of one thread per core
+/// made these tests 3–6× slower as soon as anything else ran (370 s instead of 64 s for the MLP
+/// test); with one thread each, the test harness runs two tests in parallel instead.
+fn setup(seed: u64) -> StdRng {
+    let threads = std::env::var("STAT_THREADS").map_or(1, |t| t.parse().unwrap());
+    tch::set_num_threads(threads);
+    seed_everything(seed)
+}
+
 /// Monitored statistics `[B, S]` of a batch `y` `[B, D]` (for autocorrelation times).
 type Stats = fn(&Tensor) -> Tensor;
 
@@ -147,7 +157,7 @@ fn gwg_tv_test<M: HostModel>(
     seed: u64,
 ) {
     let t0 = Instant::now();
-    let mut rng = seed_everything(seed);
+    let mut rng = setup(seed);
     let kernel = Gwg::new(GwgConfig::default()).unwrap();
     let taus = pilot_tau(target, &kernel, pilot.0, pilot.1, &mut rng);
     let tau = taus.iter().copied().fold(0.0, f64::max);
@@ -275,9 +285,14 @@ fn conservation<M: HostModel, K: DiscreteKernel>(
         "exact move rate {move_rate} too small to be a check"
     );
     for step in 1..=10 {
+        let prev = state.y.shallow_clone();
         let (next, info) = kernel.step(&target.model, state).unwrap();
+        let a = to_f64(&info.accept_prob);
+        assert!(a.iter().all(|p| p.is_finite() && (0.0..=1.0).contains(p)));
+        // "Moved" = the state changed (ExactGibbs reports every redraw as accepted, even one
+        // that redraws the current value).
+        ever = ever.logical_or(&next.y.ne_tensor(&prev).any_dim(1, false));
         state = next;
-        ever = ever.logical_or(&info.accepted);
         if step != 1 && step != 10 {
             continue;
         }
@@ -309,10 +324,7 @@ fn conservation<M: HostModel, K: DiscreteKernel>(
                 (ever_moved - move_rate).abs() < 7.0 * sd,
                 "one-step move fraction {ever_moved}, exact {move_rate} ± {sd}"
             );
-            assert_eq!(
-                changed, ever_moved,
-                "an accepted move must change the state"
-            );
+            assert_eq!(changed, ever_moved);
         } else {
             assert!(
                 ever_moved > move_rate - 7.0 * sd,
@@ -370,7 +382,7 @@ fn gwg_tv_ising_4x4_critical_coupling() {
 #[test]
 #[ignore]
 fn gwg_tv_potts_3x3() {
-    gwg_tv_test(&potts(), 50_000, 400, (64, 6000), 7003);
+    gwg_tv_test(&potts(), 40_000, 400, (64, 6000), 7003);
 }
 
 /// Tanh-MLP energy on 5 categorical groups of 4 values (1024 states): GWG from uniform, TV
@@ -378,14 +390,14 @@ fn gwg_tv_potts_3x3() {
 #[test]
 #[ignore]
 fn gwg_tv_categorical_mlp() {
-    gwg_tv_test(&categorical_mlp(), 50_000, 400, (64, 6000), 7004);
+    gwg_tv_test(&categorical_mlp(), 50_000, 400, (64, 2000), 7004);
 }
 
 /// Target conservation for GWG on all four targets.
 #[test]
 #[ignore]
 fn gwg_conserves_exact_draws() {
-    let mut rng = seed_everything(7101);
+    let mut rng = setup(7101);
     let kernel = Gwg::new(GwgConfig::default()).unwrap();
     let n = 100_000;
     for t in [ising(0.1), ising(0.44)] {
@@ -404,7 +416,7 @@ fn gwg_conserves_exact_draws() {
 #[test]
 #[ignore]
 fn gibbs_conserves_exact_draws() {
-    let mut rng = seed_everything(7102);
+    let mut rng = setup(7102);
     let n = 100_000;
     for t in [ising(0.1), ising(0.44)] {
         let thr = iid_tv_quantile(&t.pi, n, 200, &mut rng).2;

@@ -292,6 +292,8 @@ pub struct Mlp {
     a: Vec<f64>,
     u: Vec<f64>,
     triples: Vec<(usize, usize, usize, f64)>,
+    /// The triples as index tensors `(i, j, k)` and coefficients `c` (`None` without triples).
+    triple_t: Option<(Tensor, Tensor, Tensor, Tensor)>,
     w1t: Tensor,
     b1t: Tensor,
     vt: Tensor,
@@ -328,7 +330,19 @@ impl Mlp {
             }
         }
         let (h, dd) = (hidden as i64, d as i64);
+        let col = |f: fn(&(usize, usize, usize, f64)) -> usize| {
+            Tensor::from_slice(&triples.iter().map(|t| f(t) as i64).collect::<Vec<_>>())
+        };
+        let triple_t = (!triples.is_empty()).then(|| {
+            (
+                col(|t| t.0),
+                col(|t| t.1),
+                col(|t| t.2),
+                Tensor::from_slice(&triples.iter().map(|t| t.3).collect::<Vec<_>>()),
+            )
+        });
         Self {
+            triple_t,
             w1t: Tensor::from_slice(&w1).view([h, dd]),
             b1t: Tensor::from_slice(&b1),
             vt: Tensor::from_slice(&v),
@@ -363,8 +377,9 @@ impl JointEnergy for Mlp {
         let mlp = (y.matmul(&self.w1t.tr()) + &self.b1t).tanh().mv(&self.vt);
         let pair = (y.matmul(&self.at) * y).sum_dim_intlist(dims.as_slice(), false, None) * 0.5;
         let mut f = mlp + pair + y.mv(&self.ut);
-        for &(i, j, k, c) in &self.triples {
-            f = f + y.select(1, i as i64) * y.select(1, j as i64) * y.select(1, k as i64) * c;
+        if let Some((ti, tj, tk, tc)) = &self.triple_t {
+            let prod = y.index_select(1, ti) * y.index_select(1, tj) * y.index_select(1, tk);
+            f += prod.mv(tc);
         }
         f * self.scale
     }
@@ -389,8 +404,8 @@ impl HostModel for Mlp {
         let pre = self.hidden_pre(y);
         let ay = host_matvec(&self.a, y);
         let mut g: Vec<f64> = (0..d).map(|i| ay[i] + self.u[i]).collect();
-        for k in 0..self.hidden {
-            let t = pre[k].tanh();
+        for (k, p) in pre.iter().enumerate() {
+            let t = p.tanh();
             let coef = self.v[k] * (1.0 - t * t);
             for (i, gi) in g.iter_mut().enumerate() {
                 *gi += coef * self.w1[k * d + i];
