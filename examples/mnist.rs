@@ -71,18 +71,7 @@ fn default_preset() -> TrainConfig {
 }
 
 fn tiny_preset() -> TrainConfig {
-    TrainConfig {
-        iterations: 3,
-        batch_size: 16,
-        warmup_iters: 1,
-        sweeps: 2,
-        buffer_size: 64,
-        eval_every: 2,
-        eval_chains: 2,
-        eval_steps: 3,
-        checkpoint_every: 2,
-        ..default_preset()
-    }
+    common::tiny_from(default_preset())
 }
 
 fn build(p: &nn::Path) -> MlpEnergy {
@@ -162,13 +151,11 @@ fn main() -> Result<()> {
     let c = &args.common;
     let device = c.setup()?;
     c.prepare_out_dir()?;
-    let mut config = match c.preset.as_str() {
-        "paper" => paper_preset(),
-        "default" => default_preset(),
-        "tiny" => tiny_preset(),
-        other => bail!("unknown preset {other:?} (expected default, paper or tiny)"),
-    };
-    c.apply(&mut config);
+    let config = c.resolve_config(&[
+        ("default", default_preset),
+        ("paper", paper_preset),
+        ("tiny", tiny_preset),
+    ])?;
     if args.eval_examples < 1 {
         bail!("--eval-examples must be ≥ 1");
     }

@@ -65,18 +65,7 @@ fn default_preset() -> TrainConfig {
 
 /// A few seconds end to end: for smoke tests of the whole pipeline, not for results.
 fn tiny_preset() -> TrainConfig {
-    TrainConfig {
-        iterations: 4,
-        batch_size: 32,
-        warmup_iters: 2,
-        sweeps: 3,
-        buffer_size: 128,
-        eval_every: 2,
-        eval_chains: 2,
-        eval_steps: 5,
-        checkpoint_every: 2,
-        ..default_preset()
-    }
+    common::tiny_from(default_preset())
 }
 
 fn build(p: &nn::Path) -> MlpEnergy {
@@ -193,13 +182,11 @@ fn main() -> Result<()> {
     let c = &args.common;
     let device = c.setup()?;
     c.prepare_out_dir()?;
-    let mut config = match c.preset.as_str() {
-        "paper" => paper_preset(),
-        "default" => default_preset(),
-        "tiny" => tiny_preset(),
-        other => bail!("unknown preset {other:?} (expected default, paper or tiny)"),
-    };
-    c.apply(&mut config);
+    let config = c.resolve_config(&[
+        ("default", default_preset),
+        ("paper", paper_preset),
+        ("tiny", tiny_preset),
+    ])?;
     if args.eval_examples < 1 {
         bail!("--eval-examples must be ≥ 1");
     }

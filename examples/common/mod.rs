@@ -15,6 +15,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+/// A named hyper-parameter preset's constructor.
+pub type Preset = fn() -> jem_train::TrainConfig;
+
 /// Flags every example accepts, spelled the same everywhere.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CommonArgs {
@@ -75,6 +78,22 @@ impl CommonArgs {
         if let Some(c) = self.l2_energy {
             config.l2_energy = c;
         }
+    }
+
+    /// The preset named by `--preset` among `(name, constructor)` pairs, with the overriding
+    /// flags applied.
+    pub fn resolve_config(&self, presets: &[(&str, Preset)]) -> Result<jem_train::TrainConfig> {
+        let Some((_, make)) = presets.iter().find(|(n, _)| *n == self.preset) else {
+            let names: Vec<&str> = presets.iter().map(|(n, _)| *n).collect();
+            anyhow::bail!(
+                "unknown preset {:?} (expected one of {})",
+                self.preset,
+                names.join(", ")
+            );
+        };
+        let mut config = make();
+        self.apply(&mut config);
+        Ok(config)
     }
 
     /// Applies `--threads` and resolves `--device`.
@@ -183,4 +202,21 @@ impl Observer for RunObserver {
         });
     }
     fn on_checkpoint(&mut self, _path: &Path) {}
+}
+
+/// The smoke-test preset derived from an example's default preset: a few tiny iterations that
+/// still exercise evaluation, checkpoints and figures.
+pub fn tiny_from(base: jem_train::TrainConfig) -> jem_train::TrainConfig {
+    jem_train::TrainConfig {
+        iterations: 4,
+        batch_size: 16,
+        warmup_iters: 2,
+        sweeps: 2,
+        buffer_size: 64,
+        eval_every: 2,
+        eval_chains: 2,
+        eval_steps: 3,
+        checkpoint_every: 2,
+        ..base
+    }
 }
