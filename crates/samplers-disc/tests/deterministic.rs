@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use ebm_core::{eval, seed_everything, DiscreteKernel, JointEnergy, JointState, YLayout};
+use ebm_core::{eval, DiscreteKernel, JointEnergy, JointState, YLayout};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use samplers_disc::{ExactGibbs, Gwg, GwgConfig};
 use tch::Tensor;
@@ -278,7 +278,7 @@ fn gwg_exact_detailed_balance_with_clamped_variable() {
 /// one real step matches the exact `Σ_i (1 − P_ii) / C` within 7 binomial standard errors.
 #[test]
 fn gwg_extreme_scale_log_densities() {
-    seed_everything(21);
+    let (_torch, _) = seeded(21);
     for scale in [1e3, -1e3] {
         for layout in [
             YLayout::binary(6).unwrap(),
@@ -447,7 +447,7 @@ impl JointEnergy for Faulty {
 /// * fault-free chains still move, at the exact expected rate (within 7 standard errors).
 #[test]
 fn gwg_non_finite_energies_and_gradients_reject_per_chain() {
-    seed_everything(31);
+    let (_torch, _) = seeded(31);
     let energy = Faulty::new(32);
     let layout = energy.y_layout().clone();
     let states = host_configs(&layout);
@@ -615,7 +615,7 @@ fn gwg_non_finite_energies_and_gradients_reject_per_chain() {
 /// chains match the exact matrix of that rule (`|p̂ − P| < 7 √(P(1−P)/n) + 0.003`).
 #[test]
 fn gibbs_non_finite_energies_reject_per_chain() {
-    seed_everything(33);
+    let (_torch, _) = seeded(33);
     let energy = Faulty::new(34);
     let layout = energy.y_layout().clone();
     let states = host_configs(&layout);
@@ -710,7 +710,7 @@ fn assert_rows_match(hist: &[Vec<u64>], p: &[Vec<f64>], what: &str) {
 /// the same batch do move.
 #[test]
 fn fully_clamped_chains_never_move() {
-    seed_everything(41);
+    let (_torch, _) = seeded(41);
     let model = Mlp::random(YLayout::new(vec![3, 2], 2).unwrap(), 5, 1.0, 42);
     let layout = model.y_layout().clone();
     let mut rng = StdRng::seed_from_u64(43);
@@ -774,7 +774,7 @@ fn fully_clamped_chains_never_move() {
 /// stage nor backpropagates through it (checked with an energy that has one).
 #[test]
 fn evaluations_per_step_are_pinned() {
-    seed_everything(51);
+    let (_torch, _) = seeded(51);
     let layout = YLayout::new(vec![3, 4], 2).unwrap();
     let b = 64usize;
     let mut rng = StdRng::seed_from_u64(52);

@@ -12,7 +12,7 @@
 mod common;
 
 use common::*;
-use ebm_core::{seed_everything, DiscreteKernel, JointEnergy, JointState, YLayout};
+use ebm_core::{DiscreteKernel, JointEnergy, JointState, YLayout};
 use samplers_disc::{ExactGibbs, Gwg, GwgConfig};
 use std::collections::HashMap;
 use tch::Tensor;
@@ -144,7 +144,7 @@ fn check_gwg<M: HostModel>(model: &M, states: &[Vec<usize>], fixed: Option<&[boo
 
 #[test]
 fn gwg_step_frequencies_match_exact_matrix_binary() {
-    seed_everything(101);
+    let (_torch, _) = seeded(101);
     let model = Mlp::random(YLayout::binary(5).unwrap(), 5, 1.0, 102);
     check_gwg(
         &model,
@@ -156,14 +156,14 @@ fn gwg_step_frequencies_match_exact_matrix_binary() {
 
 #[test]
 fn gwg_step_frequencies_match_exact_matrix_categorical() {
-    seed_everything(103);
+    let (_torch, _) = seeded(103);
     let model = Mlp::random(YLayout::categorical(vec![3, 3, 2]).unwrap(), 5, 1.0, 104);
     check_gwg(&model, &host_configs(model.y_layout()), None, "gwg [3,3,2]");
 }
 
 #[test]
 fn gwg_step_frequencies_match_exact_matrix_mixed_and_clamped() {
-    seed_everything(105);
+    let (_torch, _) = seeded(105);
     let model = Mlp::random(YLayout::new(vec![3, 2], 2).unwrap(), 5, 1.0, 106);
     let layout = model.y_layout();
     check_gwg(&model, &host_configs(layout), None, "gwg [3,2]+2");
@@ -204,7 +204,7 @@ fn check_gibbs<M: HostModel>(model: &M, states: &[Vec<usize>], fixed: Option<&[b
 
 #[test]
 fn gibbs_step_frequencies_match_exact_matrix() {
-    seed_everything(107);
+    let (_torch, _) = seeded(107);
     let bin = Mlp::random(YLayout::binary(5).unwrap(), 5, 1.0, 108);
     check_gibbs(&bin, &host_configs(bin.y_layout()), None, "gibbs binary(5)");
     let cat = Mlp::random(YLayout::categorical(vec![3, 3, 2]).unwrap(), 5, 1.0, 109);

@@ -12,16 +12,29 @@
 //! Everything runs in `f64` on the CPU.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use ebm_core::{JointEnergy, JointState, YLayout};
+use ebm_core::{seed_everything, JointEnergy, JointState, YLayout};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use samplers_disc::Gwg;
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 use tch::{Device, Kind, Tensor};
 
 /// Tensor options of every test: `f64` on the CPU.
 pub const F64: (Kind, Device) = (Kind::Double, Device::Cpu);
+
+static TORCH_RNG: Mutex<()> = Mutex::new(());
+
+/// Seeds torch's global generator (and returns a host RNG seeded alike) while holding a lock
+/// that serialises the tests of one test binary: the harness runs tests on parallel threads,
+/// which would interleave their draws from the one global torch generator and make a fixed seed
+/// meaningless. Keep the guard alive for the whole test.
+pub fn seeded(seed: u64) -> (MutexGuard<'static, ()>, StdRng) {
+    let guard = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let rng = seed_everything(seed);
+    (guard, rng)
+}
 
 // -------------------------------------------------------------------------------------------
 // Tensor ↔ host conversions
