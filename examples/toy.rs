@@ -17,7 +17,7 @@ use ebm_data::{DataSource, EightGaussians};
 use jem_train::{Activation, MlpEnergy, TrainConfig, Trainer, YInitMode};
 use joint_ebm::cont::LangevinConfig;
 use joint_ebm::core::{seed_everything, JointEnergy};
-use joint_ebm::tch::{nn, Device, Kind, Tensor};
+use joint_ebm::tch::{self, nn, Device, Kind, Tensor};
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -174,8 +174,6 @@ fn figures(
         "densities.png".into(),
     ])
 }
-
-use joint_ebm::tch;
 
 fn main() -> Result<()> {
     let args = Args::parse();

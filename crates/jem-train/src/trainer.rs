@@ -122,6 +122,15 @@ fn iteration_seed(seed: u64, iteration: usize, stream: u64) -> i64 {
     ((z ^ (z >> 31)) >> 1) as i64
 }
 
+/// The live model and its EMA twin, each on a `VarStore` of its own (tch's two-store pattern).
+fn build_pair<M>(device: Device, build: &impl Fn(&nn::Path) -> M) -> (VarStore, M, VarStore, M) {
+    let vs = VarStore::new(device);
+    let model = build(&vs.root());
+    let ema_vs = VarStore::new(device);
+    let ema_model = build(&ema_vs.root());
+    (vs, model, ema_vs, ema_model)
+}
+
 impl<M: JointEnergy> Trainer<M> {
     /// A new run: builds the live and EMA models with `build`, sets `p₀(x)` and `q₀(y)` from
     /// `first_batch` (one batch of training data, fully labelled entries used for `q₀`), and
@@ -134,10 +143,7 @@ impl<M: JointEnergy> Trainer<M> {
     ) -> Result<Self> {
         config.validate()?;
         tch::manual_seed(iteration_seed(config.seed, usize::MAX, 1));
-        let vs = VarStore::new(device);
-        let model = build(&vs.root());
-        let mut ema_vs = VarStore::new(device);
-        let ema_model = build(&ema_vs.root());
+        let (vs, model, mut ema_vs, ema_model) = build_pair(device, &build);
         ema_vs.copy(&vs)?;
         ema_vs.freeze();
         let layout = model.y_layout().clone();
@@ -187,10 +193,7 @@ impl<M: JointEnergy> Trainer<M> {
         let mut config = state.config.clone();
         overrides(&mut config);
         config.validate()?;
-        let mut vs = VarStore::new(device);
-        let model = build(&vs.root());
-        let mut ema_vs = VarStore::new(device);
-        let ema_model = build(&ema_vs.root());
+        let (mut vs, model, mut ema_vs, ema_model) = build_pair(device, &build);
         let load = |vs: &mut VarStore, name: &str| -> Result<()> {
             let p = ckpt.join(name);
             vs.load(&p).map_err(|e| Error::File {
