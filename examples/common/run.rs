@@ -32,6 +32,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
                 r.lr = cfg.lr;
                 r.sweeps = cfg.sweeps;
                 r.l2_energy = cfg.l2_energy;
+                r.cond_weight = cfg.cond_weight;
             })
             .with_context(|| format!("cannot resume from {}", dir.display()))?
         }
@@ -61,6 +62,12 @@ pub fn train<M: JointEnergy, D: DataSource>(
         "{experiment}: preset {}, {} iterations (from {}), batch {}, {} sweeps, lr {}, device {device:?}, out {}",
         c.preset, t.iterations, trainer.iteration(), t.batch_size, t.sweeps, t.lr, c.out_dir.display()
     );
+    if t.cond_weight > 0.0 {
+        eprintln!(
+            "{experiment}: objective = joint log-likelihood + {} × conditional log p(y|x) (JEM's hybrid, not in the paper; --cond-weight 0 for the paper's objective)",
+            t.cond_weight
+        );
+    }
     let mut observer = RunObserver::new(&c.out_dir, t.iterations, trainer.iteration())?;
     let batch = t.batch_size;
     let ckpt = c.checkpoint_dir();

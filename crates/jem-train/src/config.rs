@@ -35,6 +35,10 @@ pub struct TrainConfig {
     pub ema_decay: f64,
     /// Weight `c` of the L2 penalty `c · (mean f⁺² + mean f⁻²)` on energies (0 = off).
     pub l2_energy: f64,
+    /// Weight `α` of the conditional pseudo-log-likelihood term `−α · mean Σ_v log p(y_v | y_¬v, x⁺)`
+    /// added to the loss (JEM's hybrid objective; **not in the paper**, 0 = off = the paper).
+    /// Computed exactly by enumerating each label variable; see `conditional_pseudo_log_likelihood`.
+    pub cond_weight: f64,
     /// MWG sweeps per iteration for the negative chains (toy: 20).
     pub sweeps: usize,
     /// Replay buffer size (10 000).
@@ -73,6 +77,7 @@ impl Default for TrainConfig {
             adam: AdamConfig::default(),
             ema_decay: 0.99,
             l2_energy: 0.0,
+            cond_weight: 0.0,
             sweeps: 20,
             buffer_size: 10_000,
             reinit_prob: 0.05,
@@ -122,6 +127,13 @@ impl TrainConfig {
             return Err(Error::config(
                 "l2_energy",
                 self.l2_energy,
+                "must be finite and ≥ 0",
+            ));
+        }
+        if !(self.cond_weight >= 0.0 && self.cond_weight.is_finite()) {
+            return Err(Error::config(
+                "cond_weight",
+                self.cond_weight,
                 "must be finite and ≥ 0",
             ));
         }

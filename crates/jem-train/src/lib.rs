@@ -9,6 +9,7 @@
 
 mod buffer;
 pub mod checkpoint;
+mod conditional;
 mod config;
 pub mod metrics;
 mod models;
@@ -16,6 +17,7 @@ mod optim;
 mod trainer;
 
 pub use buffer::{Draw, ReplayBuffer};
+pub use conditional::conditional_pseudo_log_likelihood;
 pub use config::{TrainConfig, YInitMode};
 pub use metrics::EvalMetrics;
 pub use models::{torch_conv2d, torch_linear, Activation, CnnEnergy, MlpEnergy};

@@ -2,6 +2,7 @@
 
 use crate::buffer::ReplayBuffer;
 use crate::checkpoint;
+use crate::conditional::conditional_pseudo_log_likelihood;
 use crate::config::{TrainConfig, YInitMode};
 use crate::metrics::{accuracy_per_variable, mean_ece, EvalMetrics};
 use crate::optim::{ema_update, warmup_lr, Adam};
@@ -35,12 +36,15 @@ pub struct LabelledBatch<'a> {
 pub struct IterationReport {
     /// Iteration index (0-based).
     pub iteration: usize,
-    /// Loss `−(mean f⁺ − mean f⁻) + c·(mean f⁺² + mean f⁻²)`.
+    /// Loss `−(mean f⁺ − mean f⁻) + c·(mean f⁺² + mean f⁻²) − α·mean Σ_v log p(y_v | y_¬v, x⁺)`.
     pub loss: f64,
     /// Mean `f(x⁺, y⁺)` of the data (higher = more probable).
     pub f_pos: f64,
     /// Mean `f(x⁻, y⁻)` of the negative samples.
     pub f_neg: f64,
+    /// Mean conditional pseudo-log-likelihood `Σ_v log p(y_v | y_¬v, x⁺)` of the batch (only when
+    /// `cond_weight > 0`; it is computed for the loss).
+    pub cond_ll: Option<f64>,
     /// Learning rate used.
     pub lr: f64,
     /// Mean GWG acceptance rate over the iteration's sweeps.
@@ -92,7 +96,9 @@ pub struct TrainSummary {
 ///    probability `reinit_prob`), `sweeps` MWG sweeps (GWG + Langevin) with the **live** model,
 ///    `x` and `y` written back; parameters are frozen while sampling, so no weight-gradient graph
 ///    is built;
-/// 3. loss `−(mean f⁺ − mean f⁻) + c (mean f⁺² + mean f⁻²)`, Adam with linear warm-up;
+/// 3. loss `−(mean f⁺ − mean f⁻) + c (mean f⁺² + mean f⁻²) − α mean Σ_v log p(y_v | y_¬v, x⁺)`
+///    (`c = l2_energy`, `α = cond_weight`; the paper has `c = α = 0`), from **one** forward over
+///    the `2B` rows `[x⁺; x⁻]`; Adam with linear warm-up;
 /// 4. EMA of the parameters (`ema_decay`), used for evaluation and test-time sampling.
 ///
 /// Every iteration re-seeds torch's generator from `(seed, iteration)`, so a run resumed from a
@@ -348,22 +354,41 @@ impl<M: JointEnergy> Trainer<M> {
         self.vs.unfreeze();
         let (x_neg, y_neg, diag) = sampled?;
 
-        let f_pos = self.model.log_density(&x_pos, &y_pos);
-        let f_neg = self.model.log_density(&x_neg, &y_neg);
+        // One forward for both phases (the energies treat rows independently), so the weights'
+        // backward runs once over 2B rows instead of twice over B.
+        let b = x_pos.size()[0];
+        let x_all = Tensor::cat(&[&x_pos, &x_neg.to_kind(x_pos.kind())], 0);
+        let y_all = Tensor::cat(&[&y_pos, &y_neg.to_kind(y_pos.kind())], 0);
+        let h_all = self.model.features(&x_all);
+        let h_all = h_all.as_ref().unwrap_or(&x_all);
+        let f_all = self.model.log_density_from_features(h_all, &y_all);
+        let f_pos = f_all.narrow(0, 0, b);
+        let f_neg = f_all.narrow(0, b, f_all.size()[0] - b);
         let mut loss = -(f_pos.mean(Kind::Float) - f_neg.mean(Kind::Float));
         if self.config.l2_energy > 0.0 {
             let l2 = (&f_pos * &f_pos).mean(Kind::Float) + (&f_neg * &f_neg).mean(Kind::Float);
             loss += l2 * self.config.l2_energy;
         }
+        let cond_ll = if self.config.cond_weight > 0.0 {
+            let h_pos = h_all.narrow(0, 0, b);
+            let obs = batch.observed.map(|o| o.to_device(self.device));
+            let ll = conditional_pseudo_log_likelihood(&self.model, &h_pos, &y_pos, obs.as_ref())
+                .mean(Kind::Float);
+            loss -= &ll * self.config.cond_weight;
+            ll.detach()
+        } else {
+            Tensor::zeros([], (Kind::Float, self.device))
+        };
         let values = Vec::<f64>::try_from(Tensor::stack(
             &[
                 loss.detach().to_kind(Kind::Double),
                 f_pos.detach().mean(Kind::Double),
                 f_neg.detach().mean(Kind::Double),
+                cond_ll.to_kind(Kind::Double),
             ],
             0,
         ))?;
-        let (loss_v, f_pos_v, f_neg_v) = (values[0], values[1], values[2]);
+        let (loss_v, f_pos_v, f_neg_v, cond_v) = (values[0], values[1], values[2], values[3]);
         for (what, v) in [
             ("loss", loss_v),
             ("mean f(x+, y+)", f_pos_v),
@@ -385,6 +410,7 @@ impl<M: JointEnergy> Trainer<M> {
             loss: loss_v,
             f_pos: f_pos_v,
             f_neg: f_neg_v,
+            cond_ll: (self.config.cond_weight > 0.0).then_some(cond_v),
             lr,
             accept_y: diag.summary().accept_rate_y,
             seconds: started.elapsed().as_secs_f64(),
