@@ -114,15 +114,19 @@ fn run(
 #[test]
 fn resumed_run_reproduces_uninterrupted_run() {
     let _rng = rng_lock();
-    for observed in [false, true] {
+    for (observed, cond_weight) in [(false, 0.0), (true, 0.0), (true, 0.5)] {
+        let base = TrainConfig {
+            cond_weight,
+            ..tiny_config()
+        };
         let full_dir = tempfile::tempdir().unwrap();
-        let mut full = new_trainer(tiny_config());
+        let mut full = new_trainer(base.clone());
         let m_full = run(&mut full, Some(full_dir.path()), observed);
 
         let dir = tempfile::tempdir().unwrap();
         let mut first = new_trainer(TrainConfig {
             iterations: 3,
-            ..tiny_config()
+            ..base.clone()
         });
         run(&mut first, Some(dir.path()), observed);
         drop(first);
@@ -289,6 +293,38 @@ fn sampling_builds_no_weight_gradients() {
     assert!(grads.is_err() || vs.trainable_variables().is_empty());
 }
 
+/// The reported loss is the joint term minus `α ·` the reported conditional pseudo-likelihood,
+/// which is ≤ 0 (a sum of log-probabilities); with `α = 0` no conditional term is reported.
+#[test]
+fn conditional_term_enters_the_loss() {
+    let _rng = rng_lock();
+    for (alpha, observed) in [(0.0, false), (0.7, false), (0.7, true)] {
+        let mut t = new_trainer(TrainConfig {
+            cond_weight: alpha,
+            ..tiny_config()
+        });
+        let (x, y, obs) = batch(0, 16, observed);
+        let r = t
+            .step(
+                &LabelledBatch {
+                    x: &x,
+                    y: &y,
+                    observed: obs.as_ref(),
+                },
+                std::time::Instant::now(),
+            )
+            .unwrap();
+        let cond = r.cond_ll.unwrap_or(0.0);
+        assert_eq!(r.cond_ll.is_some(), alpha > 0.0);
+        assert!(cond <= 0.0 && cond.is_finite(), "{cond}");
+        if alpha > 0.0 {
+            assert!(cond < 0.0);
+        }
+        let want = -(r.f_pos - r.f_neg) - alpha * cond;
+        assert!((r.loss - want).abs() < 1e-5, "{} vs {want}", r.loss);
+    }
+}
+
 #[test]
 fn bad_configs_are_rejected() {
     let _rng = rng_lock();
@@ -312,6 +348,14 @@ fn bad_configs_are_rejected() {
         },
         TrainConfig {
             l2_energy: f64::NAN,
+            ..tiny_config()
+        },
+        TrainConfig {
+            cond_weight: -1.0,
+            ..tiny_config()
+        },
+        TrainConfig {
+            cond_weight: f64::INFINITY,
             ..tiny_config()
         },
     ] {
