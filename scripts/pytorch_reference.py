@@ -139,11 +139,17 @@ class CNNEnergy(nn.Module):
         self.convs = nn.ModuleList(nn.Conv2d(ci, co, k, s, p) for ci, co, k, s, p in self.SPECS)
         self.mlp = MLPEnergy(256, y_dim, [256, 256], F.silu)
 
-    def cnn(self, x):
-        h = x
+    def cnn(self, x, nhwc=False):
+        """nhwc: run the convolutions channels-last on the CPU (input and weights laid out
+        NHWC for the call; ~1.4x faster with oneDNN). The fused path uses it, as ours does;
+        the authors' forward does not."""
+        nhwc = nhwc and x.device.type == "cpu"
+        fmt = torch.channels_last
+        h = x.contiguous(memory_format=fmt) if nhwc else x
         last = len(self.convs) - 1
         for i, c in enumerate(self.convs):
-            h = c(h)
+            w = c.weight.contiguous(memory_format=fmt) if nhwc else c.weight
+            h = F.conv2d(h, w, c.bias, c.stride, c.padding)
             if i < last:
                 h = F.silu(h)
         return h.flatten(1)
@@ -152,7 +158,7 @@ class CNNEnergy(nn.Module):
         return self.mlp(self.cnn(x), y)
 
     def features(self, x):
-        return self.mlp.features(self.cnn(x))
+        return self.mlp.features(self.cnn(x, nhwc=True))
 
     def head(self, h, y):
         return self.mlp.head(h, y)
@@ -447,8 +453,9 @@ class Trainer:
         for g in self.opt.param_groups:
             g["lr"] = lr
         self.opt.zero_grad(set_to_none=True)
-        if self.impl == "fused":  # one batched forward of both phases
-            f = self.model(torch.cat([self.x_pos, x_neg]), torch.cat([self.y_pos, y_neg]))
+        if self.impl == "fused":  # one batched forward of both phases (channels-last CNN)
+            f = self.model.head(self.model.features(torch.cat([self.x_pos, x_neg])),
+                                torch.cat([self.y_pos, y_neg]))
             f_pos, f_neg = f[:b], f[b:]
         else:
             f_pos = self.model(self.x_pos, self.y_pos)

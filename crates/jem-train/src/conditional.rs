@@ -58,7 +58,14 @@ pub fn conditional_pseudo_log_likelihood<E: JointEnergy + ?Sized>(
     h_shape[0] *= total;
     let hs = h
         .unsqueeze(0)
-        .expand([total].iter().chain(h.size().iter()).copied().collect::<Vec<_>>(), false)
+        .expand(
+            [total]
+                .iter()
+                .chain(h.size().iter())
+                .copied()
+                .collect::<Vec<_>>(),
+            false,
+        )
         .reshape(&h_shape);
     let f = model.log_density_from_features(&hs, &ys); // [Σ K · B]
     let mut terms = Vec::with_capacity(sizes.len());
