@@ -220,7 +220,7 @@ impl Observer for RunObserver {
                 if let Some(c) = r.cond_ll {
                     obj.insert("cond_ll".into(), c.into());
                 }
-                obj.insert("seconds".into(), r.seconds.into());
+                obj.insert("train_seconds".into(), r.seconds.into());
             }
         }
         let _ = writeln!(self.metrics, "{line}");

@@ -70,12 +70,13 @@ pub enum Error {
         /// What went wrong and what was expected.
         message: String,
     },
-    /// Training produced a non-finite loss, energy or parameter.
-    #[error("training diverged at iteration {iteration}: {what} is not finite (the last good checkpoint is kept; lower the learning rate, add sampler steps or an L2 penalty on energies, or resume from the checkpoint with a new seed)")]
+    /// Training produced a non-finite loss, energy or parameter, or energies beyond the
+    /// configured magnitude.
+    #[error("training diverged at iteration {iteration}: {what} (the last good checkpoint is kept; lower the learning rate, add sampler steps or an L2 penalty on energies, or resume from the checkpoint with a new seed)")]
     Diverged {
         /// The iteration at which it was detected.
         iteration: usize,
-        /// What became non-finite.
+        /// What went wrong, e.g. "mean f(x-, y-) is not finite".
         what: String,
     },
     /// An error reported by libtorch.

@@ -39,6 +39,10 @@ pub struct TrainConfig {
     /// added to the loss (JEM's hybrid objective; **not in the paper**, 0 = off = the paper).
     /// Computed exactly by enumerating each label variable; see `conditional_pseudo_log_likelihood`.
     pub cond_weight: f64,
+    /// Stop with `Error::Diverged` when the batch mean of `f⁺` or `f⁻` leaves
+    /// `[−max_abs_energy, max_abs_energy]` (0 = off). Diverging runs reach 1e10 and beyond long
+    /// before anything becomes non-finite; healthy runs here stay within a few hundred.
+    pub max_abs_energy: f64,
     /// MWG sweeps per iteration for the negative chains (toy: 20).
     pub sweeps: usize,
     /// Replay buffer size (10 000).
@@ -78,6 +82,7 @@ impl Default for TrainConfig {
             ema_decay: 0.99,
             l2_energy: 0.0,
             cond_weight: 0.0,
+            max_abs_energy: 1e5,
             sweeps: 20,
             buffer_size: 10_000,
             reinit_prob: 0.05,
@@ -135,6 +140,13 @@ impl TrainConfig {
                 "cond_weight",
                 self.cond_weight,
                 "must be finite and ≥ 0",
+            ));
+        }
+        if !(self.max_abs_energy >= 0.0 && self.max_abs_energy.is_finite()) {
+            return Err(Error::config(
+                "max_abs_energy",
+                self.max_abs_energy,
+                "must be finite and ≥ 0 (0 = off)",
             ));
         }
         if self.eval_chains < 1 || self.eval_examples < 1 {

@@ -49,7 +49,8 @@ pub struct IterationReport {
     pub lr: f64,
     /// Mean GWG acceptance rate over the iteration's sweeps.
     pub accept_y: f64,
-    /// Wall-clock seconds since training (re)started.
+    /// Wall-clock seconds since training (re)started; within [`Trainer::train`], excluding the
+    /// time spent in evaluations and checkpoints (so it is the training time so far).
     pub seconds: f64,
 }
 
@@ -397,7 +398,16 @@ impl<M: JointEnergy> Trainer<M> {
             if !v.is_finite() {
                 return Err(Error::Diverged {
                     iteration: it,
-                    what: what.into(),
+                    what: format!("{what} is not finite"),
+                });
+            }
+        }
+        let limit = self.config.max_abs_energy;
+        for (what, v) in [("mean f(x+, y+)", f_pos_v), ("mean f(x-, y-)", f_neg_v)] {
+            if limit > 0.0 && v.abs() > limit {
+                return Err(Error::Diverged {
+                    iteration: it,
+                    what: format!("{what} = {v:.3e} is beyond ±max_abs_energy = {limit:.0e}"),
                 });
             }
         }
@@ -476,7 +486,7 @@ impl<M: JointEnergy> Trainer<M> {
             if !bool::try_from(t.isfinite().all())? {
                 return Err(Error::Diverged {
                     iteration: self.iteration,
-                    what: format!("parameter {name}"),
+                    what: format!("parameter {name} is not finite"),
                 });
             }
         }
@@ -541,7 +551,7 @@ impl<M: JointEnergy> Trainer<M> {
         while self.iteration < self.config.iterations {
             tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 3));
             let (x, y, observed) = next_batch(self.iteration)?;
-            let report = self.step(
+            let mut report = self.step(
                 &LabelledBatch {
                     x: &x,
                     y: &y,
@@ -549,6 +559,7 @@ impl<M: JointEnergy> Trainer<M> {
                 },
                 started,
             )?;
+            report.seconds -= side_seconds;
             observer.on_iteration(&report);
             last = Some(report);
             let done = self.iteration;

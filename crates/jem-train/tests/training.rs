@@ -196,11 +196,17 @@ impl JointEnergy for Poisoned {
     }
 }
 
-/// Non-finite energies stop training with an error naming the iteration; the last checkpoint
-/// written before stays loadable.
+/// Non-finite energies, and finite ones beyond `max_abs_energy`, stop training with an error
+/// naming the iteration; the last checkpoint written before stays loadable.
 #[test]
 fn divergence_is_detected_and_last_good_checkpoint_kept() {
     let _rng = rng_lock();
+    for (poison, expect) in [(f64::NAN, "not finite"), (1e9, "max_abs_energy")] {
+        diverge_at_4(poison, expect);
+    }
+}
+
+fn diverge_at_4(poison: f64, expect: &str) {
     let dir = tempfile::tempdir().unwrap();
     let scale = Rc::new(Cell::new(1.0));
     let s2 = scale.clone();
@@ -226,7 +232,7 @@ fn divergence_is_detected_and_last_good_checkpoint_kept() {
     let r = t.train(
         move |it| {
             if it == 4 {
-                s3.set(f64::NAN);
+                s3.set(poison);
             }
             Ok(batch(it, n, false))
         },
@@ -238,7 +244,10 @@ fn divergence_is_detected_and_last_good_checkpoint_kept() {
         &mut Silent,
     );
     match r {
-        Err(Error::Diverged { iteration, .. }) => assert_eq!(iteration, 4),
+        Err(Error::Diverged { iteration, what }) => {
+            assert_eq!(iteration, 4);
+            assert!(what.contains(expect), "{what}");
+        }
         other => panic!("expected divergence, got {other:?}"),
     }
     let ckpt = jem_train::checkpoint::resolve(dir.path()).unwrap();
@@ -356,6 +365,10 @@ fn bad_configs_are_rejected() {
         },
         TrainConfig {
             cond_weight: f64::INFINITY,
+            ..tiny_config()
+        },
+        TrainConfig {
+            max_abs_energy: -1.0,
             ..tiny_config()
         },
     ] {
