@@ -139,17 +139,13 @@ class CNNEnergy(nn.Module):
         self.convs = nn.ModuleList(nn.Conv2d(ci, co, k, s, p) for ci, co, k, s, p in self.SPECS)
         self.mlp = MLPEnergy(256, y_dim, [256, 256], F.silu)
 
-    def cnn(self, x, nhwc=False):
-        """nhwc: run the convolutions channels-last on the CPU (input and weights laid out
-        NHWC for the call; ~1.4x faster with oneDNN). The fused path uses it, as ours does;
-        the authors' forward does not."""
-        nhwc = nhwc and x.device.type == "cpu"
-        fmt = torch.channels_last
-        h = x.contiguous(memory_format=fmt) if nhwc else x
+    def cnn(self, x):
+        # Channels-last (NHWC) was tried for both sides and measured no faster here for a
+        # forward plus input-gradient at batch 100 on one thread (docs/PERFORMANCE.md).
+        h = x
         last = len(self.convs) - 1
         for i, c in enumerate(self.convs):
-            w = c.weight.contiguous(memory_format=fmt) if nhwc else c.weight
-            h = F.conv2d(h, w, c.bias, c.stride, c.padding)
+            h = c(h)
             if i < last:
                 h = F.silu(h)
         return h.flatten(1)
@@ -158,7 +154,7 @@ class CNNEnergy(nn.Module):
         return self.mlp(self.cnn(x), y)
 
     def features(self, x):
-        return self.mlp.features(self.cnn(x, nhwc=True))
+        return self.mlp.features(self.cnn(x))
 
     def head(self, h, y):
         return self.mlp.head(h, y)
@@ -453,7 +449,7 @@ class Trainer:
         for g in self.opt.param_groups:
             g["lr"] = lr
         self.opt.zero_grad(set_to_none=True)
-        if self.impl == "fused":  # one batched forward of both phases (channels-last CNN)
+        if self.impl == "fused":  # one batched forward of both phases
             f = self.model.head(self.model.features(torch.cat([self.x_pos, x_neg])),
                                 torch.cat([self.y_pos, y_neg]))
             f_pos, f_neg = f[:b], f[b:]

@@ -166,8 +166,7 @@ impl JointEnergy for MlpEnergy {
 /// `[B, D]`, output `[B]`.
 #[derive(Debug)]
 pub struct CnnEnergy {
-    /// Convolutions with their (stride, padding).
-    convs: Vec<(nn::Conv2D, i64, i64)>,
+    convs: Vec<nn::Conv2D>,
     head: MlpEnergy,
 }
 
@@ -185,11 +184,7 @@ impl CnnEnergy {
             .iter()
             .enumerate()
             .map(|(i, &(ci, co, k, s, p))| {
-                (
-                    torch_conv2d(&(path / format!("conv{i}")), ci, co, k, s, p),
-                    s,
-                    p,
-                )
+                torch_conv2d(&(path / format!("conv{i}")), ci, co, k, s, p)
             })
             .collect();
         let head = MlpEnergy::new(&(path / "mlp"), 256, layout, &[256, 256], Activation::Silu);
@@ -197,32 +192,11 @@ impl CnnEnergy {
     }
 
     /// The CNN features `[B, 256]` of `x` `[B, 1, 32, 32]`.
-    ///
-    /// On the CPU the convolutions run in the channels-last (NHWC) memory layout: the input and
-    /// each weight are laid out channels-last for the call (the stored parameters stay
-    /// contiguous, so checkpoints and the optimiser are unaffected) and oneDNN then keeps the
-    /// activations channels-last. Same function; measured ≈ 1.4× faster for a forward plus
-    /// input-gradient at batch 100 on one thread (see docs/PERFORMANCE.md).
     pub fn cnn(&self, x: &Tensor) -> Tensor {
-        let nhwc = x.device() == tch::Device::Cpu;
-        let layout = |t: &Tensor| {
-            if nhwc {
-                t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
-            } else {
-                t.shallow_clone()
-            }
-        };
-        let mut h = layout(x);
+        let mut h = x.shallow_clone();
         let last = self.convs.len() - 1;
-        for (i, (c, stride, padding)) in self.convs.iter().enumerate() {
-            h = h.conv2d(
-                &layout(&c.ws),
-                c.bs.as_ref(),
-                [*stride, *stride],
-                [*padding, *padding],
-                [1, 1],
-                1,
-            );
+        for (i, c) in self.convs.iter().enumerate() {
+            h = c.forward(&h);
             if i < last {
                 h = h.silu();
             }
@@ -318,37 +292,5 @@ mod tests {
             + (16 * 128 + 16);
         let mlp = 288 * 256 + 256 + 256 * 256 + 256 + 256 + 1;
         assert_eq!(n, (convs + mlp) as i64);
-    }
-
-    /// The channels-last CNN computes the paper's CNN: same values as the plain NCHW
-    /// convolutions, and the same input gradient.
-    #[test]
-    fn channels_last_cnn_equals_plain_convolutions() {
-        let mut vs = nn::VarStore::new(Device::Cpu);
-        let layout = YLayout::categorical(vec![16, 16]).unwrap();
-        let m = CnnEnergy::new(&vs.root(), layout);
-        vs.double();
-        let x = Tensor::randn([5, 1, 32, 32], (Kind::Double, Device::Cpu));
-        let plain = |x: &Tensor| {
-            let mut h = x.shallow_clone();
-            for (i, (c, _, _)) in m.convs.iter().enumerate() {
-                h = c.forward(&h);
-                if i + 1 < m.convs.len() {
-                    h = h.silu();
-                }
-            }
-            h.flatten(1, -1)
-        };
-        let xa = x.set_requires_grad(true);
-        let a = m.cnn(&xa);
-        let xb = x.detach().set_requires_grad(true);
-        let b = plain(&xb);
-        let diff = (&a - &b).abs().max().double_value(&[]);
-        assert!(diff < 1e-10, "features differ by {diff}");
-        let w = Tensor::randn_like(&a);
-        let ga = Tensor::run_backward(&[(&a * &w).sum(Kind::Double)], &[&xa], false, false);
-        let gb = Tensor::run_backward(&[(&b * &w).sum(Kind::Double)], &[&xb], false, false);
-        let gdiff = (&ga[0] - &gb[0]).abs().max().double_value(&[]);
-        assert!(gdiff < 1e-10, "input gradients differ by {gdiff}");
     }
 }
