@@ -53,6 +53,9 @@ pub struct CommonArgs {
     /// Weight of the L2 penalty on energies (≈ 0.1 stabilises a diverging run; 0 = off).
     #[arg(long)]
     pub l2_energy: Option<f64>,
+    /// Override the preset's evaluation interval in iterations (0 = only at the end).
+    #[arg(long)]
+    pub eval_every: Option<usize>,
     /// Weight α of the exact conditional term `α · log p(y | x)` (pseudo-likelihood for several
     /// label groups) added to the joint objective — JEM's hybrid objective, not in the paper;
     /// 0 = the paper's objective.
@@ -67,7 +70,7 @@ pub struct CommonArgs {
 
 impl CommonArgs {
     /// Applies the overriding flags (`--seed`, `--iterations`, `--lr`, `--sweeps`,
-    /// `--l2-energy`, `--cond-weight`) to a preset.
+    /// `--l2-energy`, `--cond-weight`, `--eval-every`) to a preset.
     pub fn apply(&self, config: &mut jem_train::TrainConfig) {
         if let Some(s) = self.seed {
             config.seed = s;
@@ -86,6 +89,9 @@ impl CommonArgs {
         }
         if let Some(a) = self.cond_weight {
             config.cond_weight = a;
+        }
+        if let Some(e) = self.eval_every {
+            config.eval_every = e;
         }
     }
 

@@ -33,6 +33,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
                 r.sweeps = cfg.sweeps;
                 r.l2_energy = cfg.l2_energy;
                 r.cond_weight = cfg.cond_weight;
+                r.eval_every = cfg.eval_every;
             })
             .with_context(|| format!("cannot resume from {}", dir.display()))?
         }
