@@ -46,8 +46,7 @@ pub fn conditional_pseudo_log_likelihood<E: JointEnergy + ?Sized>(
             Tensor::eye(k, (y.kind(), y.device())).view([k, 1, k])
         };
         let yk = y.unsqueeze(0).repeat([k, 1, 1]);
-        let _ = yk
-            .narrow(2, cols.start as i64, cols.len() as i64)
+        yk.narrow(2, cols.start as i64, cols.len() as i64)
             .copy_(&settings.expand([k, b, cols.len() as i64], false));
         variants.push(yk.view([k * b, -1]));
         sizes.push(k);
