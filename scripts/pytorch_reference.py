@@ -614,6 +614,18 @@ def chain_check(name, sweeps, seed, export_dir, scale):
 # --------------------------------------------------------------------------------------------
 
 
+def keep_freed_memory():
+    """The same glibc allocator settings as ebm_core::keep_freed_memory() on the Rust side
+    (M_MMAP_THRESHOLD = 32 MiB, M_TRIM_THRESHOLD = INT_MAX): freed tensor memory stays in the
+    heap, avoiding page faults on every large allocation. Returns whether glibc accepted them."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        return libc.mallopt(-3, 32 << 20) == 1 and libc.mallopt(-1, 2**31 - 1) == 1
+    except (OSError, AttributeError):
+        return False
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -637,6 +649,7 @@ def main():
                    help="write weights and chains of the check for the Rust replay")
     args = p.parse_args()
 
+    tuned = keep_freed_memory()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -655,7 +668,8 @@ def main():
         if i not in IMPLS:
             sys.exit(f"unknown implementation {i!r}; expected one of {IMPLS}")
     log(f"pytorch_reference: torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"device {device}, {platform.processor() or platform.machine()}, repeats {repeats}")
+        f"device {device}, {platform.processor() or platform.machine()}, repeats {repeats}, "
+        f"glibc heap kept (mallopt): {tuned}")
 
     ok = True
     for name in energies:

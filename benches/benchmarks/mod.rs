@@ -19,6 +19,8 @@ use tch::{nn, Cuda, Device, Kind, Tensor};
 pub fn setup() -> Device {
     static DEVICE: OnceLock<Device> = OnceLock::new();
     *DEVICE.get_or_init(|| {
+        // As in the examples; scripts/pytorch_reference.py makes the same mallopt calls.
+        ebm_core::keep_freed_memory();
         let threads = std::env::var("JEBM_BENCH_THREADS")
             .ok()
             .map(|s| {

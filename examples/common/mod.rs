@@ -111,8 +111,10 @@ impl CommonArgs {
         Ok(config)
     }
 
-    /// Applies `--threads` and resolves `--device`.
+    /// Tunes the allocator (`keep_freed_memory`), applies `--threads` and resolves `--device`.
     pub fn setup(&self) -> Result<joint_ebm::tch::Device> {
+        // Freed tensor memory stays in the heap (glibc): fewer page faults, ≈ 10 % on the CNN.
+        joint_ebm::core::keep_freed_memory();
         if self.threads < 1 {
             anyhow::bail!("--threads must be ≥ 1");
         }

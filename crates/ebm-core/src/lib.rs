@@ -11,6 +11,7 @@
 //! (Langevin, MALA) and `mwg` (the joint sampler and prediction).
 #![warn(missing_docs)]
 
+mod alloc;
 mod device;
 pub mod diagnostics;
 mod energy;
@@ -21,6 +22,7 @@ mod kernel;
 mod layout;
 mod state;
 
+pub use alloc::keep_freed_memory;
 pub use device::{runtime_report, seed_everything, DeviceChoice, RuntimeReport, CUDA_UNAVAILABLE};
 pub use energy::{FnEnergy, JointEnergy};
 pub use error::{check_positive, Error, Result};
