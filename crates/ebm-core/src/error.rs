@@ -121,3 +121,12 @@ pub fn check_positive(param: &'static str, value: f64) -> Result<()> {
         Err(Error::config(param, value, "must be finite and > 0"))
     }
 }
+
+/// Checks that a float hyper-parameter is finite and non-negative (0 typically means "off").
+pub fn check_non_negative(param: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::config(param, value, "must be finite and ≥ 0"))
+    }
+}

@@ -25,7 +25,7 @@ mod state;
 pub use alloc::keep_freed_memory;
 pub use device::{runtime_report, seed_everything, DeviceChoice, RuntimeReport, CUDA_UNAVAILABLE};
 pub use energy::{FnEnergy, JointEnergy};
-pub use error::{check_positive, Error, Result};
+pub use error::{check_non_negative, check_positive, Error, Result};
 pub use eval::Evaluation;
 pub use init::{XInit, YInit};
 pub use kernel::{ContinuousKernel, DiscreteKernel, StepInfo};

@@ -1,7 +1,7 @@
 //! Training configuration.
 
 use crate::optim::AdamConfig;
-use ebm_core::{check_positive, Error, Result};
+use ebm_core::{check_non_negative, check_positive, Error, Result};
 use samplers_cont::LangevinConfig;
 use samplers_disc::GwgConfig;
 use serde::{Deserialize, Serialize};
@@ -128,27 +128,9 @@ impl TrainConfig {
                 "must be in [0, 1)",
             ));
         }
-        if !(self.l2_energy >= 0.0 && self.l2_energy.is_finite()) {
-            return Err(Error::config(
-                "l2_energy",
-                self.l2_energy,
-                "must be finite and ≥ 0",
-            ));
-        }
-        if !(self.cond_weight >= 0.0 && self.cond_weight.is_finite()) {
-            return Err(Error::config(
-                "cond_weight",
-                self.cond_weight,
-                "must be finite and ≥ 0",
-            ));
-        }
-        if !(self.max_abs_energy >= 0.0 && self.max_abs_energy.is_finite()) {
-            return Err(Error::config(
-                "max_abs_energy",
-                self.max_abs_energy,
-                "must be finite and ≥ 0 (0 = off)",
-            ));
-        }
+        check_non_negative("l2_energy", self.l2_energy)?;
+        check_non_negative("cond_weight", self.cond_weight)?;
+        check_non_negative("max_abs_energy", self.max_abs_energy)?;
         if self.eval_chains < 1 || self.eval_examples < 1 {
             return Err(Error::config(
                 "eval_chains",

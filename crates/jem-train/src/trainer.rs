@@ -319,20 +319,19 @@ impl<M: JointEnergy> Trainer<M> {
         let lr = warmup_lr(cfg.lr, cfg.warmup_iters, it);
         let x_pos = batch.x.to_device(self.device);
         let mut y_pos = batch.y.to_device(self.device);
+        let observed = batch.observed.map(|o| o.to_device(self.device));
 
         self.vs.freeze();
         let sampled = (|| -> Result<(Tensor, Tensor, SweepDiagnostics)> {
             // Positive phase: impute unobserved labels with the observed ones clamped.
-            if let Some(obs) = batch.observed {
-                let obs = obs.to_device(self.device);
+            if let Some(obs) = &observed {
                 let cols = ebm_core::ColumnMaps::new(&self.layout, self.device, y_pos.kind());
                 let free_cols = cols.expand_var_mask(&obs.logical_not());
                 let noise =
                     self.y_init
                         .sample(&self.layout, y_pos.size()[0], self.device, y_pos.kind())?;
                 let y0 = noise.where_self(&free_cols, &y_pos);
-                let state =
-                    JointState::new_trusted(&self.model, &x_pos, &y0)?.with_fixed_y(&obs)?;
+                let state = JointState::new_trusted(&self.model, &x_pos, &y0)?.with_fixed_y(obs)?;
                 let gwg = Gwg::new(self.config.gwg.clone())?;
                 y_pos = mwg::run_discrete(&gwg, &self.model, state, self.config.impute_steps)?.y;
             }
@@ -372,9 +371,9 @@ impl<M: JointEnergy> Trainer<M> {
         }
         let cond_ll = if self.config.cond_weight > 0.0 {
             let h_pos = h_all.narrow(0, 0, b);
-            let obs = batch.observed.map(|o| o.to_device(self.device));
-            let ll = conditional_pseudo_log_likelihood(&self.model, &h_pos, &y_pos, obs.as_ref())
-                .mean(Kind::Float);
+            let ll =
+                conditional_pseudo_log_likelihood(&self.model, &h_pos, &y_pos, observed.as_ref())
+                    .mean(Kind::Float);
             loss -= &ll * self.config.cond_weight;
             ll.detach()
         } else {
