@@ -10,7 +10,7 @@
 //! for the vertical bins; Figs. 20–22), `unconditional_samples.png` (Fig. 23).
 mod common;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use common::{plot, CommonArgs};
 use ebm_data::{from_logit, DSprites, DSpritesConfig, DataSource};
@@ -118,16 +118,14 @@ fn figures(t: &Trainer<CnnEnergy>, out: &std::path::Path) -> Result<Vec<String>>
 fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
-    let device = c.setup()?;
-    c.prepare_out_dir()?;
-    let config = c.resolve_config(&[
-        ("default", default_preset),
-        ("paper", paper_preset),
-        ("tiny", tiny_preset),
-    ])?;
-    if args.eval_examples < 1 {
-        bail!("--eval-examples must be ≥ 1");
-    }
+    let (device, config) = c.start(
+        &[
+            ("default", default_preset),
+            ("paper", paper_preset),
+            ("tiny", tiny_preset),
+        ],
+        args.eval_examples,
+    )?;
     let cfg = DSpritesConfig {
         missing_fraction: c.missing_labels,
         ..Default::default()

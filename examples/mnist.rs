@@ -11,7 +11,7 @@
 //! `inpainting.png` (rows: originals, top halves given, completions).
 mod common;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use common::{plot, CommonArgs};
 use ebm_data::{from_logit, DataSource, Mnist, MnistConfig};
@@ -155,16 +155,14 @@ fn figures(
 fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
-    let device = c.setup()?;
-    c.prepare_out_dir()?;
-    let config = c.resolve_config(&[
-        ("default", default_preset),
-        ("paper", paper_preset),
-        ("tiny", tiny_preset),
-    ])?;
-    if args.eval_examples < 1 {
-        bail!("--eval-examples must be ≥ 1");
-    }
+    let (device, config) = c.start(
+        &[
+            ("default", default_preset),
+            ("paper", paper_preset),
+            ("tiny", tiny_preset),
+        ],
+        args.eval_examples,
+    )?;
     let cfg = MnistConfig {
         missing_fraction: c.missing_labels,
         ..Default::default()

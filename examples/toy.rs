@@ -10,7 +10,7 @@
 //! Figs. 7–10).
 mod common;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Parser;
 use common::{plot, CommonArgs};
 use ebm_data::{DataSource, EightGaussians};
@@ -178,16 +178,14 @@ fn figures(
 fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
-    let device = c.setup()?;
-    c.prepare_out_dir()?;
-    let config = c.resolve_config(&[
-        ("default", default_preset),
-        ("paper", paper_preset),
-        ("tiny", tiny_preset),
-    ])?;
-    if args.eval_examples < 1 {
-        bail!("--eval-examples must be ≥ 1");
-    }
+    let (device, config) = c.start(
+        &[
+            ("default", default_preset),
+            ("paper", paper_preset),
+            ("tiny", tiny_preset),
+        ],
+        args.eval_examples,
+    )?;
     seed_everything(config.seed);
     let mut data = EightGaussians::new(c.missing_labels, Kind::Float)?;
     // A fixed test set, drawn from a seed of its own.

@@ -2,8 +2,8 @@
 //! and writes its promised outputs.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// `target/<profile>/examples/<name>`: built by a plain `cargo test` before the tests run;
 /// built here when the test was selected alone (`cargo test --test examples`).
@@ -27,24 +27,35 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Runs example `name` on the CPU with `args`, writing into `out`.
+fn run_example(name: &str, args: &[&str], out: &Path) -> Output {
+    Command::new(example(name))
+        .args(["--device", "cpu"])
+        .args(args)
+        .arg("--out-dir")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// Panics naming the first of `files` missing under `dir`.
+fn assert_files(dir: &Path, files: &[&str]) {
+    for f in files {
+        assert!(dir.join(f).exists(), "missing {f}");
+    }
+}
+
+/// The `metrics.json` an example wrote into `dir`.
+fn metrics(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
+}
+
 #[test]
 fn toy_runs_end_to_end_and_resumes() {
     let out = tempfile::tempdir().unwrap();
     let run = |extra: &[&str]| {
-        let o = Command::new(example("toy"))
-            .args([
-                "--preset",
-                "tiny",
-                "--device",
-                "cpu",
-                "--eval-examples",
-                "16",
-                "--out-dir",
-            ])
-            .arg(out.path())
-            .args(extra)
-            .output()
-            .unwrap();
+        let args = [&["--preset", "tiny", "--eval-examples", "16"], extra].concat();
+        let o = run_example("toy", &args, out.path());
         assert!(
             o.status.success(),
             "toy failed: {}\n{}",
@@ -55,20 +66,19 @@ fn toy_runs_end_to_end_and_resumes() {
     };
     let stdout = run(&["--missing-labels", "0.5"]);
     assert!(stdout.contains("energy-based accuracy"), "{stdout}");
-    for f in [
-        "config.json",
-        "metrics.json",
-        "metrics.jsonl",
-        "conditional_samples.png",
-        "unconditional_samples.png",
-        "densities.png",
-        "checkpoints/LATEST",
-    ] {
-        assert!(out.path().join(f).exists(), "missing {f}");
-    }
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
-            .unwrap();
+    assert_files(
+        out.path(),
+        &[
+            "config.json",
+            "metrics.json",
+            "metrics.jsonl",
+            "conditional_samples.png",
+            "unconditional_samples.png",
+            "densities.png",
+            "checkpoints/LATEST",
+        ],
+    );
+    let m = metrics(out.path());
     for key in ["energy_accuracy", "sample_accuracy", "ece"] {
         let v = m[key].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&v), "{key} = {v}");
@@ -78,32 +88,23 @@ fn toy_runs_end_to_end_and_resumes() {
     // resume to 6 iterations from the checkpoint just written
     let ckpt = out.path().join("checkpoints");
     run(&["--resume", ckpt.to_str().unwrap(), "--iterations", "6"]);
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
-            .unwrap();
-    assert_eq!(m["iterations"].as_u64(), Some(6));
+    assert_eq!(metrics(out.path())["iterations"].as_u64(), Some(6));
 }
 
 #[test]
 fn toy_rejects_bad_flags() {
-    let o = Command::new(example("toy"))
-        .args(["--preset", "nope", "--device", "cpu", "--out-dir"])
-        .arg(tempfile::tempdir().unwrap().path())
-        .output()
-        .unwrap();
+    let o = run_example(
+        "toy",
+        &["--preset", "nope"],
+        tempfile::tempdir().unwrap().path(),
+    );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown preset"));
-    let o = Command::new(example("toy"))
-        .args([
-            "--resume",
-            "/nonexistent/ckpt",
-            "--device",
-            "cpu",
-            "--out-dir",
-        ])
-        .arg(tempfile::tempdir().unwrap().path())
-        .output()
-        .unwrap();
+    let o = run_example(
+        "toy",
+        &["--resume", "/nonexistent/ckpt"],
+        tempfile::tempdir().unwrap().path(),
+    );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/ckpt"));
 }
@@ -124,52 +125,34 @@ fn demo_and_doctor_run() {
 #[test]
 fn mnist_runs_end_to_end_with_inpainting() {
     let out = tempfile::tempdir().unwrap();
-    let o = Command::new(example("mnist"))
-        .args([
-            "--preset",
-            "tiny",
-            "--device",
-            "cpu",
-            "--eval-examples",
-            "8",
-            "--inpaint",
-            "--out-dir",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let o = run_example(
+        "mnist",
+        &["--preset", "tiny", "--eval-examples", "8", "--inpaint"],
+        out.path(),
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for f in [
-        "metrics.json",
-        "conditional_samples.png",
-        "unconditional_samples.png",
-        "inpainting.png",
-        "checkpoints/LATEST",
-    ] {
-        assert!(out.path().join(f).exists(), "missing {f}");
-    }
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
-            .unwrap();
+    assert_files(
+        out.path(),
+        &[
+            "metrics.json",
+            "conditional_samples.png",
+            "unconditional_samples.png",
+            "inpainting.png",
+            "checkpoints/LATEST",
+        ],
+    );
+    let m = metrics(out.path());
     assert!(
         m["energy_accuracy"].as_f64().is_some()
             && m["sample_accuracy"].as_f64().is_some()
             && m["ece"].as_f64().is_some()
     );
     // a missing data directory is a clear error naming it
-    let o = Command::new(example("mnist"))
-        .args([
-            "--preset",
-            "tiny",
-            "--device",
-            "cpu",
-            "--data-dir",
-            "/nonexistent/mnist",
-            "--out-dir",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let o = run_example(
+        "mnist",
+        &["--preset", "tiny", "--data-dir", "/nonexistent/mnist"],
+        out.path(),
+    );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/mnist"));
 }
@@ -177,42 +160,27 @@ fn mnist_runs_end_to_end_with_inpainting() {
 #[test]
 fn dsprites_runs_end_to_end() {
     let out = tempfile::tempdir().unwrap();
-    let o = Command::new(example("dsprites"))
-        .args([
-            "--preset",
-            "tiny",
-            "--device",
-            "cpu",
-            "--eval-examples",
-            "8",
-            "--out-dir",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let o = run_example(
+        "dsprites",
+        &["--preset", "tiny", "--eval-examples", "8"],
+        out.path(),
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for f in [
-        "metrics.json",
-        "conditional_on_x.png",
-        "conditional_on_y.png",
-        "unconditional_samples.png",
-        "checkpoints/LATEST",
-    ] {
-        assert!(out.path().join(f).exists(), "missing {f}");
-    }
-    let o = Command::new(example("dsprites"))
-        .args([
-            "--preset",
-            "tiny",
-            "--device",
-            "cpu",
-            "--data-file",
-            "/nonexistent/d.npz",
-            "--out-dir",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    assert_files(
+        out.path(),
+        &[
+            "metrics.json",
+            "conditional_on_x.png",
+            "conditional_on_y.png",
+            "unconditional_samples.png",
+            "checkpoints/LATEST",
+        ],
+    );
+    let o = run_example(
+        "dsprites",
+        &["--preset", "tiny", "--data-file", "/nonexistent/d.npz"],
+        out.path(),
+    );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/d.npz"));
 }

@@ -122,6 +122,23 @@ impl CommonArgs {
         Ok(self.device.resolve()?)
     }
 
+    /// The start every training example shares: [`setup`](Self::setup), the output directory,
+    /// the preset named by `--preset` (with the overriding flags) and a check of the example's
+    /// `--eval-examples`.
+    pub fn start(
+        &self,
+        presets: &[(&str, Preset)],
+        eval_examples: i64,
+    ) -> Result<(joint_ebm::tch::Device, jem_train::TrainConfig)> {
+        let device = self.setup()?;
+        self.prepare_out_dir()?;
+        let config = self.resolve_config(presets)?;
+        if eval_examples < 1 {
+            anyhow::bail!("--eval-examples must be ≥ 1");
+        }
+        Ok((device, config))
+    }
+
     /// Creates the output directory.
     pub fn prepare_out_dir(&self) -> Result<()> {
         fs::create_dir_all(&self.out_dir)
