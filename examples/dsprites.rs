@@ -13,6 +13,7 @@ mod common;
 use anyhow::{Context, Result};
 use clap::Parser;
 use common::{plot, CommonArgs};
+use ebm_data::judge::SpriteJudge;
 use ebm_data::{from_logit, DSprites, DSpritesConfig, DataSource};
 use jem_train::{CnnEnergy, TrainConfig, Trainer, YInitMode};
 use joint_ebm::cont::LangevinConfig;
@@ -29,9 +30,9 @@ struct Args {
     /// The original dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz (default: generate the subset).
     #[arg(long)]
     data_file: Option<PathBuf>,
-    /// Test examples for evaluation.
-    #[arg(long, default_value_t = 500)]
-    eval_examples: i64,
+    /// Judge samples per position bin and coordinate (16 bins × 2 coordinates).
+    #[arg(long, default_value_t = 16)]
+    judge_per_bin: i64,
 }
 
 /// Table 3 of the paper, verbatim.
@@ -45,6 +46,7 @@ fn paper_preset() -> TrainConfig {
         langevin: LangevinConfig::from_paper(3e-3, 4.5e-7),
         y_init: YInitMode::Uniform,
         eval_every: 5_000,
+        eval_examples: 0,
         checkpoint_every: 5_000,
         ..TrainConfig::default()
     }
@@ -98,12 +100,12 @@ fn figures(t: &Trainer<CnnEnergy>, out: &std::path::Path) -> Result<Vec<String>>
     ] {
         let mut cells = Vec::new();
         for &bin in &BINS {
-            let (x, _) = common::sample::from_noise(t, per_row, &[(var, bin)], None)?;
+            let (x, _) = t.generate(per_row, &[(var, &[bin])], None)?;
             cells.extend(panels(&x)?);
         }
         plot::save(&plot::grid(&cells, per_row as usize, 2), &out.join(name))?;
     }
-    let (x, _) = common::sample::from_noise(t, per_row * 6, &[], None)?;
+    let (x, _) = t.generate(per_row * 6, &[], None)?;
     plot::save(
         &plot::grid(&panels(&x)?, per_row as usize, 2),
         &out.join("unconditional_samples.png"),
@@ -118,14 +120,11 @@ fn figures(t: &Trainer<CnnEnergy>, out: &std::path::Path) -> Result<Vec<String>>
 fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
-    let (device, config) = c.start(
-        &[
-            ("default", default_preset),
-            ("paper", paper_preset),
-            ("tiny", tiny_preset),
-        ],
-        args.eval_examples,
-    )?;
+    let (device, config) = c.start(&[
+        ("default", default_preset),
+        ("paper", paper_preset),
+        ("tiny", tiny_preset),
+    ])?;
     let cfg = DSpritesConfig {
         missing_fraction: c.missing_labels,
         ..Default::default()
@@ -133,10 +132,22 @@ fn main() -> Result<()> {
     let mut data =
         DSprites::new(args.data_file.as_deref(), cfg).context("cannot load the dSprites data")?;
     seed_everything(config.seed.wrapping_add(1_000_003));
-    let test = data.test_set(args.eval_examples, device)?;
+    let test = data.test_set(i64::MAX, device)?;
     let started = Instant::now();
-    let extra =
-        serde_json::json!({ "eval_examples": args.eval_examples, "data_file": args.data_file });
+    let judge = SpriteJudge::fit(&data.train().intensities(), &data.train().labels, 16)?;
+    let real = judge.read(&data.test().intensities())?;
+    let real_x: Vec<i64> = Vec::<i64>::try_from(data.test().labels.select(1, 0))?;
+    let real_within_one = SpriteJudge::conditional_score(&real, 0, &real_x).within_one;
+    eprintln!(
+        "dsprites: position judge on the real test images: {real_within_one:.4} within ±1 bin (x)"
+    );
+    let per_bin = if config.iterations < 10 {
+        1
+    } else {
+        args.judge_per_bin
+    };
+    let judge = common::judges::sprites(judge, per_bin, 8 * per_bin, real_within_one);
+    let extra = serde_json::json!({ "data_file": args.data_file, "judge_per_bin": per_bin });
     let (trainer, metrics, summary) = common::run::train(
         "dsprites",
         c,
@@ -147,10 +158,12 @@ fn main() -> Result<()> {
         true,
         build,
         extra,
+        Some(judge),
     )?;
     let figs = figures(&trainer, &c.out_dir)?;
     common::run::finish(
         c,
+        trainer.config(),
         &metrics,
         &summary,
         started.elapsed().as_secs_f64(),

@@ -14,6 +14,7 @@ mod common;
 use anyhow::{Context, Result};
 use clap::Parser;
 use common::{plot, CommonArgs};
+use ebm_data::judge::DigitJudge;
 use ebm_data::{from_logit, DataSource, Mnist, MnistConfig};
 use jem_train::{Activation, MlpEnergy, TrainConfig, Trainer, YInitMode};
 use joint_ebm::cont::LangevinConfig;
@@ -36,9 +37,9 @@ struct Args {
     /// Also clamp the top half of test images and sample the bottom half and the label.
     #[arg(long)]
     inpaint: bool,
-    /// Test examples for evaluation.
-    #[arg(long, default_value_t = 1000)]
-    eval_examples: i64,
+    /// Judge samples per class (10 classes).
+    #[arg(long, default_value_t = 100)]
+    judge_per_class: i64,
 }
 
 /// Table 2 of the paper, verbatim.
@@ -52,6 +53,7 @@ fn paper_preset() -> TrainConfig {
         langevin: LangevinConfig::from_paper(3e-3, 1.5e-6),
         y_init: YInitMode::Empirical,
         eval_every: 5_000,
+        eval_examples: 0,
         checkpoint_every: 5_000,
         ..TrainConfig::default()
     }
@@ -112,14 +114,14 @@ fn figures(
     let per_row = if t.config().iterations < 10 { 2 } else { 10 };
     let mut cells = Vec::new();
     for digit in 0..10 {
-        let (x, _) = common::sample::from_noise(t, per_row, &[(0, digit)], None)?;
+        let (x, _) = t.generate(per_row, &[(0, &[digit])], None)?;
         cells.extend(panels(&x, 2)?);
     }
     plot::save(
         &plot::grid(&cells, per_row as usize, 2),
         &out.join("conditional_samples.png"),
     )?;
-    let (x, _) = common::sample::from_noise(t, per_row * 10, &[], None)?;
+    let (x, _) = t.generate(per_row * 10, &[], None)?;
     plot::save(
         &plot::grid(&panels(&x, 2)?, per_row as usize, 2),
         &out.join("unconditional_samples.png"),
@@ -135,7 +137,7 @@ fn figures(
             .lt(14)
             .view([1, 1, 28, 1]);
         let mask = rows.expand([n, 1, 28, 28], false).contiguous();
-        let (x, _) = common::sample::from_noise(t, n, &[], Some((&orig, &mask)))?;
+        let (x, _) = t.generate(n, &[], Some((&orig, &mask)))?;
         let given = orig.to_device(Device::Cpu).where_self(
             &mask,
             &Tensor::full_like(&orig.to_device(Device::Cpu), -20.0),
@@ -155,14 +157,11 @@ fn figures(
 fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
-    let (device, config) = c.start(
-        &[
-            ("default", default_preset),
-            ("paper", paper_preset),
-            ("tiny", tiny_preset),
-        ],
-        args.eval_examples,
-    )?;
+    let (device, config) = c.start(&[
+        ("default", default_preset),
+        ("paper", paper_preset),
+        ("tiny", tiny_preset),
+    ])?;
     let cfg = MnistConfig {
         missing_fraction: c.missing_labels,
         ..Default::default()
@@ -174,10 +173,29 @@ fn main() -> Result<()> {
     }
     .context("cannot load the MNIST data")?;
     seed_everything(config.seed.wrapping_add(1_000_003));
-    let test = data.test_set(args.eval_examples, device)?;
+    let test = data.test_set(i64::MAX, device)?;
     let started = Instant::now();
+    let (judge, report) =
+        DigitJudge::load_or_train(data.train(), data.test(), &common::judges::cache_dir())
+            .context("cannot train the digit judge")?;
+    eprintln!(
+        "mnist: digit judge {} {} (test accuracy {:.4})",
+        if report.from_cache {
+            "read from"
+        } else {
+            "trained, cached in"
+        },
+        report.cache_file.display(),
+        report.test_accuracy
+    );
+    let per_class = if config.iterations < 10 {
+        1
+    } else {
+        args.judge_per_class
+    };
+    let judge = common::judges::digits(judge, per_class, 2 * per_class, report.test_accuracy);
     let extra = serde_json::json!({
-        "eval_examples": args.eval_examples, "data_dir": args.data_dir, "fashion": args.fashion, "inpaint": args.inpaint,
+        "data_dir": args.data_dir, "fashion": args.fashion, "inpaint": args.inpaint, "judge_per_class": per_class,
     });
     let (trainer, metrics, summary) = common::run::train(
         "mnist",
@@ -189,10 +207,12 @@ fn main() -> Result<()> {
         true,
         build,
         extra,
+        Some(judge),
     )?;
     let figs = figures(&trainer, &c.out_dir, &test.x, args.inpaint)?;
     common::run::finish(
         c,
+        trainer.config(),
         &metrics,
         &summary,
         started.elapsed().as_secs_f64(),

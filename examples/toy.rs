@@ -25,9 +25,9 @@ use std::time::Instant;
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
-    /// Test examples for the final evaluation.
-    #[arg(long, default_value_t = 1000)]
-    eval_examples: i64,
+    /// Judge samples per attribute value (3 attributes × 2 values).
+    #[arg(long, default_value_t = 200)]
+    judge_per_value: i64,
 }
 
 /// Table 1 of the paper, verbatim.
@@ -41,6 +41,7 @@ fn paper_preset() -> TrainConfig {
         langevin: LangevinConfig::from_paper(0.1, 0.5),
         y_init: YInitMode::Empirical,
         eval_every: 500,
+        eval_examples: 1_000,
         checkpoint_every: 500,
         ..TrainConfig::default()
     }
@@ -57,7 +58,6 @@ fn default_preset() -> TrainConfig {
         warmup_iters: 50,
         l2_energy: 0.1,
         eval_every: 200,
-        eval_examples: 300,
         checkpoint_every: 200,
         ..paper_preset()
     }
@@ -86,8 +86,10 @@ fn sample_from_noise(
     n: i64,
     fixed: Option<(usize, i64)>,
 ) -> Result<(Tensor, Tensor)> {
-    let fixed: Vec<(usize, i64)> = fixed.into_iter().collect();
-    let (x, v) = common::sample::from_noise(t, n, &fixed, None)?;
+    let (x, v) = match fixed {
+        Some((var, value)) => t.generate(n, &[(var, &[value])], None)?,
+        None => t.generate(n, &[], None)?,
+    };
     Ok((
         x.to_device(Device::Cpu).to_kind(Kind::Double),
         v.to_device(Device::Cpu),
@@ -178,22 +180,29 @@ fn figures(
 fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
-    let (device, config) = c.start(
-        &[
-            ("default", default_preset),
-            ("paper", paper_preset),
-            ("tiny", tiny_preset),
-        ],
-        args.eval_examples,
-    )?;
+    let (device, config) = c.start(&[
+        ("default", default_preset),
+        ("paper", paper_preset),
+        ("tiny", tiny_preset),
+    ])?;
     seed_everything(config.seed);
     let mut data = EightGaussians::new(c.missing_labels, Kind::Float)?;
     // A fixed test set, drawn from a seed of its own.
     seed_everything(config.seed.wrapping_add(1_000_003));
-    let test = data.test_set(args.eval_examples, device)?;
+    let n_test = if config.eval_examples > 0 {
+        config.eval_examples
+    } else {
+        1_000
+    };
+    let test = data.test_set(n_test, device)?;
 
     let started = Instant::now();
-    let extra = serde_json::json!({ "eval_examples": args.eval_examples });
+    let per_value = if config.iterations < 10 {
+        2
+    } else {
+        args.judge_per_value
+    };
+    let extra = serde_json::json!({ "judge_per_value": per_value });
     let (trainer, metrics, summary) = common::run::train(
         "toy",
         c,
@@ -204,10 +213,12 @@ fn main() -> Result<()> {
         true,
         build,
         extra,
+        Some(common::judges::toy(per_value)),
     )?;
     let figs = figures(&trainer, &c.out_dir, &mut data)?;
     common::run::finish(
         c,
+        trainer.config(),
         &metrics,
         &summary,
         started.elapsed().as_secs_f64(),

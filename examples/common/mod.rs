@@ -3,9 +3,9 @@
 //! clap, indicatif or image.)
 #![allow(dead_code)]
 
+pub mod judges;
 pub mod plot;
 pub mod run;
-pub mod sample;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -61,6 +61,21 @@ pub struct CommonArgs {
     /// 0 = the paper's objective.
     #[arg(long)]
     pub cond_weight: Option<f64>,
+    /// Test examples for evaluation (default: the preset's; 0 = the whole test split).
+    #[arg(long)]
+    pub eval_examples: Option<i64>,
+    /// Labels in the negative phase: `sampled` (the paper) or `expected` (Rao-Blackwellised:
+    /// the exact posterior expectation over y of each negative x; same objective, lower
+    /// variance).
+    #[arg(long, value_parser = parse_negative_labels)]
+    pub negative_labels: Option<jem_train::NegativeLabels>,
+    /// MWG sweeps of test-time chains (figures and generation judges).
+    #[arg(long)]
+    pub gen_sweeps: Option<usize>,
+    /// Start of test-time chains: `noise` (the paper's text) or `buffer` (replay states whose
+    /// labels already match, as the authors' code).
+    #[arg(long, value_parser = parse_generation_start)]
+    pub gen_start: Option<jem_train::GenerationStart>,
     /// CPU threads for libtorch's intra-op parallelism. Default 1: on small shared machines
     /// OpenMP's spinning barriers make 2+ threads up to 100× slower whenever another process
     /// holds a core (measured on the 2-core CI machine); raise it on a dedicated machine.
@@ -70,7 +85,8 @@ pub struct CommonArgs {
 
 impl CommonArgs {
     /// Applies the overriding flags (`--seed`, `--iterations`, `--lr`, `--sweeps`,
-    /// `--l2-energy`, `--cond-weight`, `--eval-every`) to a preset.
+    /// `--l2-energy`, `--cond-weight`, `--eval-every`, `--eval-examples`, `--negative-labels`,
+    /// `--gen-sweeps`, `--gen-start`) to a preset.
     pub fn apply(&self, config: &mut jem_train::TrainConfig) {
         if let Some(s) = self.seed {
             config.seed = s;
@@ -92,6 +108,18 @@ impl CommonArgs {
         }
         if let Some(e) = self.eval_every {
             config.eval_every = e;
+        }
+        if let Some(e) = self.eval_examples {
+            config.eval_examples = e;
+        }
+        if let Some(n) = self.negative_labels {
+            config.negative_labels = n;
+        }
+        if let Some(s) = self.gen_sweeps {
+            config.gen_sweeps = s;
+        }
+        if let Some(s) = self.gen_start {
+            config.gen_start = s;
         }
     }
 
@@ -123,19 +151,15 @@ impl CommonArgs {
     }
 
     /// The start every training example shares: [`setup`](Self::setup), the output directory,
-    /// the preset named by `--preset` (with the overriding flags) and a check of the example's
-    /// `--eval-examples`.
+    /// the preset named by `--preset` (with the overriding flags), validated.
     pub fn start(
         &self,
         presets: &[(&str, Preset)],
-        eval_examples: i64,
     ) -> Result<(joint_ebm::tch::Device, jem_train::TrainConfig)> {
         let device = self.setup()?;
         self.prepare_out_dir()?;
         let config = self.resolve_config(presets)?;
-        if eval_examples < 1 {
-            anyhow::bail!("--eval-examples must be ≥ 1");
-        }
+        config.validate()?;
         Ok((device, config))
     }
 
@@ -146,6 +170,22 @@ impl CommonArgs {
     }
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.out_dir.join("checkpoints")
+    }
+}
+
+fn parse_negative_labels(s: &str) -> Result<jem_train::NegativeLabels, String> {
+    match s {
+        "sampled" => Ok(jem_train::NegativeLabels::Sampled),
+        "expected" => Ok(jem_train::NegativeLabels::Expected),
+        _ => Err(format!("expected `sampled` or `expected`, got {s:?}")),
+    }
+}
+
+fn parse_generation_start(s: &str) -> Result<jem_train::GenerationStart, String> {
+    match s {
+        "noise" => Ok(jem_train::GenerationStart::Noise),
+        "buffer" => Ok(jem_train::GenerationStart::Buffer),
+        _ => Err(format!("expected `noise` or `buffer`, got {s:?}")),
     }
 }
 
@@ -251,9 +291,14 @@ impl Observer for RunObserver {
         let _ = writeln!(self.metrics, "{line}");
         let _ = self.metrics.flush();
         let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+        let judges: String = m
+            .judges
+            .iter()
+            .map(|(k, v)| format!("  {k} {v:.3}"))
+            .collect();
         self.bar.suspend(|| {
             eprintln!(
-                "[eval @ {iteration}] energy acc {}  sample acc {}  ECE {}",
+                "[eval @ {iteration}] energy acc {}  sample acc {}  ECE {}{judges}",
                 fmt(m.energy_accuracy),
                 fmt(m.sample_accuracy),
                 fmt(m.ece)

@@ -4,7 +4,7 @@
 use super::{write_json, CommonArgs, RunObserver};
 use anyhow::{Context, Result};
 use ebm_data::DataSource;
-use jem_train::{EvalMetrics, LabelledBatch, TrainConfig, TrainSummary, Trainer};
+use jem_train::{EvalMetrics, Judge, LabelledBatch, TrainConfig, TrainSummary, Trainer};
 use joint_ebm::core::{seed_everything, JointEnergy};
 use joint_ebm::tch::{nn, Device, Tensor};
 
@@ -21,6 +21,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
     energy_based: bool,
     build: impl Fn(&nn::Path) -> M,
     extra: serde_json::Value,
+    judge: Option<Judge<M>>,
 ) -> Result<(Trainer<M>, EvalMetrics, TrainSummary)> {
     let mut trainer = match &c.resume {
         Some(dir) => {
@@ -34,6 +35,10 @@ pub fn train<M: JointEnergy, D: DataSource>(
                 r.l2_energy = cfg.l2_energy;
                 r.cond_weight = cfg.cond_weight;
                 r.eval_every = cfg.eval_every;
+                r.eval_examples = cfg.eval_examples;
+                r.negative_labels = cfg.negative_labels;
+                r.gen_sweeps = cfg.gen_sweeps;
+                r.gen_start = cfg.gen_start;
             })
             .with_context(|| format!("cannot resume from {}", dir.display()))?
         }
@@ -52,23 +57,22 @@ pub fn train<M: JointEnergy, D: DataSource>(
             )?
         }
     };
+    if let Some(j) = judge {
+        trainer.set_judge(j);
+    }
     let resolved = serde_json::json!({
+        "objective": trainer.config().objective_summary(),
         "experiment": experiment, "preset": c.preset, "device": format!("{device:?}"),
         "missing_labels": c.missing_labels, "threads": c.threads, "resumed_from": c.resume,
         "options": extra, "train": trainer.config(),
     });
     write_json(&c.out_dir.join("config.json"), &resolved)?;
     let t = trainer.config();
+    eprintln!("{experiment}: objective: {}", t.objective_summary());
     eprintln!(
         "{experiment}: preset {}, {} iterations (from {}), batch {}, {} sweeps, lr {}, device {device:?}, out {}",
         c.preset, t.iterations, trainer.iteration(), t.batch_size, t.sweeps, t.lr, c.out_dir.display()
     );
-    if t.cond_weight > 0.0 {
-        eprintln!(
-            "{experiment}: objective = joint log-likelihood + {} × conditional log p(y|x) (JEM's hybrid, not in the paper; --cond-weight 0 for the paper's objective)",
-            t.cond_weight
-        );
-    }
     let mut observer = RunObserver::new(&c.out_dir, t.iterations, trainer.iteration())?;
     let batch = t.batch_size;
     let ckpt = c.checkpoint_dir();
@@ -92,12 +96,16 @@ pub fn train<M: JointEnergy, D: DataSource>(
 /// Writes `metrics.json` and prints the final table.
 pub fn finish(
     c: &CommonArgs,
+    config: &TrainConfig,
     metrics: &EvalMetrics,
     summary: &TrainSummary,
     total_seconds: f64,
     figures: &[String],
 ) -> Result<()> {
-    let final_metrics = serde_json::json!({
+    let mut final_metrics = serde_json::json!({
+        "objective": config.objective_summary(),
+        "gen_start": config.gen_start,
+        "gen_sweeps": config.gen_sweeps,
         "energy_accuracy": metrics.energy_accuracy,
         "sample_accuracy": metrics.sample_accuracy,
         "ece": metrics.ece,
@@ -109,6 +117,11 @@ pub fn finish(
         "test_examples": metrics.test_examples,
         "figures": figures,
     });
+    if let Some(obj) = final_metrics.as_object_mut() {
+        for (k, v) in &metrics.judges {
+            obj.insert(k.clone(), (*v).into());
+        }
+    }
     write_json(&c.out_dir.join("metrics.json"), &final_metrics)?;
     let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
     println!("\n| metric | value |\n| --- | --- |");
@@ -121,6 +134,9 @@ pub fn finish(
         fmt(metrics.sample_accuracy)
     );
     println!("| ECE (20 bins) | {} |", fmt(metrics.ece));
+    for (k, v) in &metrics.judges {
+        println!("| {k} | {v:.4} |");
+    }
     println!("| iterations | {} |", summary.iterations);
     println!("| train seconds | {:.1} |", summary.train_seconds);
     println!("| total seconds (with evaluation and figures) | {total_seconds:.1} |");

@@ -23,6 +23,7 @@
 pub mod dsprites;
 pub mod idx;
 mod images;
+pub mod judge;
 pub mod mnist;
 pub mod npz;
 pub mod preprocess;

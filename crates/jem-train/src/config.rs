@@ -16,6 +16,39 @@ pub enum YInitMode {
     Uniform,
 }
 
+/// How the negative phase of the gradient treats the labels of the negative samples.
+///
+/// Both estimate the same gradient of the joint log-likelihood,
+/// `∇θ log p(x⁺, y⁺) = ∇θ f(x⁺, y⁺) − E_{p(x, y)} ∇θ f(x, y)`; they differ in variance only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NegativeLabels {
+    /// `∇θ f(x⁻, y⁻)` at the chain's sampled labels (the paper).
+    #[default]
+    Sampled,
+    /// Rao-Blackwellised: `E_{p(y | x⁻)} ∇θ f(x⁻, y)`, computed exactly by enumerating every
+    /// label configuration on the cached features of `x⁻` (`B · C` head rows per iteration for
+    /// `C` configurations; refused above [`TrainConfig::MAX_ENUMERATED_CONFIGURATIONS`]). Same
+    /// objective and expectation as `Sampled` when the chain's `y⁻` follows `p(y | x⁻)`, with
+    /// the label noise of the negative phase integrated out. Not in the paper (a variance
+    /// reduction, not a change of objective).
+    Expected,
+}
+
+/// How test-time chains (figures, generation judges) start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenerationStart {
+    /// From noise: `x ~ p₀(x)`, free labels from `q₀(y)` (the paper's text).
+    #[default]
+    Noise,
+    /// From replay-buffer states whose labels already equal the clamped values, where the
+    /// buffer has any (else a random state with the labels set) — the authors' code
+    /// (`--plot_cond_continue_buffer`). The buffer holds the training chains' joint samples
+    /// of the model.
+    Buffer,
+}
+
 /// Every hyper-parameter of a training run. Defaults are the paper's toy experiment (Table 1);
 /// names are spelled the same in this struct, in config files and on the command line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,10 +68,16 @@ pub struct TrainConfig {
     pub ema_decay: f64,
     /// Weight `c` of the L2 penalty `c · (mean f⁺² + mean f⁻²)` on energies (0 = off).
     pub l2_energy: f64,
-    /// Weight `α` of the conditional pseudo-log-likelihood term `−α · mean Σ_v log p(y_v | y_¬v, x⁺)`
-    /// added to the loss (JEM's hybrid objective; **not in the paper**, 0 = off = the paper).
-    /// Computed exactly by enumerating each label variable; see `conditional_pseudo_log_likelihood`.
+    /// Weight `α` of an **extra** conditional pseudo-log-likelihood term
+    /// `−α · mean Σ_v log p(y_v | y_¬v, x⁺)` added to the loss (**not in the paper**; 0 = off =
+    /// the paper). The joint log-likelihood already contains `log p(y | x)` once
+    /// (`log p(x, y) = log p(x) + log p(y | x)`), so `α > 0` weights the conditional by `1 + α`
+    /// (for one label group; a pseudo-likelihood for several) — a different objective, not
+    /// JEM's (whose equal weights are the joint likelihood). Computed exactly by enumerating
+    /// each label variable; see `conditional_pseudo_log_likelihood`.
     pub cond_weight: f64,
+    /// Label treatment in the negative phase ([`NegativeLabels::Sampled`] = the paper).
+    pub negative_labels: NegativeLabels,
     /// Stop with `Error::Diverged` when the batch mean of `f⁺` or `f⁻` leaves
     /// `[−max_abs_energy, max_abs_energy]` (0 = off). Diverging runs reach 1e10 and beyond long
     /// before anything becomes non-finite; healthy runs here stay within a few hundred.
@@ -59,12 +98,18 @@ pub struct TrainConfig {
     pub impute_steps: usize,
     /// Evaluate every this many iterations (0 = only at the end).
     pub eval_every: usize,
-    /// Test examples used for evaluation.
+    /// Test examples used for evaluation: the first `eval_examples` of the test set given to
+    /// [`crate::Trainer::train`] (0 = all of it, the paper's full test split).
     pub eval_examples: i64,
     /// Chains per test input for sample-based prediction (10).
     pub eval_chains: i64,
     /// GWG steps per chain for sample-based prediction (200).
     pub eval_steps: usize,
+    /// MWG sweeps of test-time sampling chains (figures, generation judges; 200 in the paper's
+    /// figures).
+    pub gen_sweeps: usize,
+    /// Where test-time chains start.
+    pub gen_start: GenerationStart,
     /// Write a checkpoint every this many iterations (0 = only at the end).
     pub checkpoint_every: usize,
     /// Seed of every random choice of the run.
@@ -82,6 +127,7 @@ impl Default for TrainConfig {
             ema_decay: 0.99,
             l2_energy: 0.0,
             cond_weight: 0.0,
+            negative_labels: NegativeLabels::Sampled,
             max_abs_energy: 1e5,
             sweeps: 20,
             buffer_size: 10_000,
@@ -91,9 +137,11 @@ impl Default for TrainConfig {
             gwg: GwgConfig::default(),
             impute_steps: 20,
             eval_every: 500,
-            eval_examples: 2_000,
+            eval_examples: 0,
             eval_chains: 10,
             eval_steps: 200,
+            gen_sweeps: 200,
+            gen_start: GenerationStart::Noise,
             checkpoint_every: 500,
             seed: 0,
         }
@@ -101,6 +149,40 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The most label configurations [`NegativeLabels::Expected`] enumerates.
+    pub const MAX_ENUMERATED_CONFIGURATIONS: u64 = 4_096;
+
+    /// One line naming the objective and every departure from the paper in this
+    /// configuration's training (what a results table or a log's first line should show).
+    pub fn objective_summary(&self) -> String {
+        let mut parts = vec!["joint log-likelihood log p(x, y)".to_string()];
+        let mut paper = true;
+        if self.cond_weight > 0.0 {
+            parts.push(format!(
+                "+ {} × extra conditional pseudo-log-likelihood (NOT the paper's objective)",
+                self.cond_weight
+            ));
+            paper = false;
+        }
+        if self.l2_energy > 0.0 {
+            parts.push(format!(
+                "+ L2 penalty {} on energies (not in the paper)",
+                self.l2_energy
+            ));
+            paper = false;
+        }
+        if self.negative_labels == NegativeLabels::Expected {
+            parts.push(
+                "; negative phase Rao-Blackwellised over y (same objective, lower variance; not in the paper)"
+                    .into(),
+            );
+        }
+        if paper {
+            parts.insert(1, "(the paper's objective)".into());
+        }
+        parts.join(" ")
+    }
+
     /// Rejects impossible values with the parameter's name.
     pub fn validate(&self) -> Result<()> {
         check_positive("lr", self.lr)?;
@@ -131,11 +213,18 @@ impl TrainConfig {
         check_non_negative("l2_energy", self.l2_energy)?;
         check_non_negative("cond_weight", self.cond_weight)?;
         check_non_negative("max_abs_energy", self.max_abs_energy)?;
-        if self.eval_chains < 1 || self.eval_examples < 1 {
+        if self.eval_chains < 1 {
             return Err(Error::config(
                 "eval_chains",
                 self.eval_chains,
-                "eval_chains and eval_examples must be ≥ 1",
+                "must be ≥ 1",
+            ));
+        }
+        if self.eval_examples < 0 {
+            return Err(Error::config(
+                "eval_examples",
+                self.eval_examples,
+                "must be ≥ 0 (0 = the whole test set)",
             ));
         }
         let a = &self.adam;

@@ -13,13 +13,15 @@ mod conditional;
 mod config;
 pub mod metrics;
 mod models;
+mod negative;
 mod optim;
 mod trainer;
 
 pub use buffer::{Draw, ReplayBuffer};
 pub use conditional::conditional_pseudo_log_likelihood;
-pub use config::{TrainConfig, YInitMode};
+pub use config::{GenerationStart, NegativeLabels, TrainConfig, YInitMode};
 pub use metrics::EvalMetrics;
 pub use models::{torch_conv2d, torch_linear, Activation, CnnEnergy, MlpEnergy};
+pub use negative::expected_log_density;
 pub use optim::{ema_update, warmup_lr, Adam, AdamConfig};
-pub use trainer::{IterationReport, LabelledBatch, Observer, Silent, TrainSummary, Trainer};
+pub use trainer::{IterationReport, Judge, LabelledBatch, Observer, Silent, TrainSummary, Trainer};

@@ -67,6 +67,10 @@ pub struct EvalMetrics {
     pub ece: Option<f64>,
     /// Number of test examples.
     pub test_examples: i64,
+    /// Figures of the generation judges (e.g. `conditional_accuracy_x`, `sprite_valid`), by
+    /// name; empty when the run has no judge (see `Trainer::set_judge`).
+    #[serde(flatten)]
+    pub judges: std::collections::BTreeMap<String, f64>,
 }
 
 /// Mean ECE over the variables from posterior marginals (one `[B, K_v]` per variable) and the

@@ -3,8 +3,9 @@
 use crate::buffer::ReplayBuffer;
 use crate::checkpoint;
 use crate::conditional::conditional_pseudo_log_likelihood;
-use crate::config::{TrainConfig, YInitMode};
+use crate::config::{GenerationStart, NegativeLabels, TrainConfig, YInitMode};
 use crate::metrics::{accuracy_per_variable, mean_ece, EvalMetrics};
+use crate::negative::expected_log_density;
 use crate::optim::{ema_update, warmup_lr, Adam};
 use ebm_core::{Error, JointEnergy, JointState, Result, XInit, YInit, YLayout};
 use mwg::{
@@ -14,6 +15,7 @@ use mwg::{
 use samplers_cont::Langevin;
 use samplers_disc::Gwg;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::nn::{self, VarStore};
@@ -88,6 +90,11 @@ pub struct TrainSummary {
     pub last: Option<IterationReport>,
 }
 
+/// A generation judge run at every evaluation (see [`Trainer::set_judge`]): named figures
+/// computed from the trainer (typically by generating samples with [`Trainer::generate`] and
+/// scoring them with an independent judge).
+pub type Judge<M> = Box<dyn FnMut(&Trainer<M>) -> Result<BTreeMap<String, f64>>>;
+
 /// Trains a joint EBM `f_θ(x, y)` (higher = more probable) by persistent contrastive
 /// divergence (paper §4, appendix B; REFERENCE.md §4–5):
 ///
@@ -117,6 +124,25 @@ pub struct Trainer<M> {
     y_init: YInit,
     iteration: usize,
     layout: YLayout,
+    /// Every label configuration `[C, D]` when `negative_labels` is `Expected`.
+    all_y: Option<Tensor>,
+    judge: Option<Judge<M>>,
+}
+
+/// Every label configuration, one-hot `[C, D]` float on `device`, when the configuration asks
+/// for the Rao-Blackwellised negative phase.
+fn enumerated_labels(
+    config: &TrainConfig,
+    layout: &YLayout,
+    device: Device,
+) -> Result<Option<Tensor>> {
+    match config.negative_labels {
+        NegativeLabels::Sampled => Ok(None),
+        NegativeLabels::Expected => {
+            let values = layout.enumerate_values(TrainConfig::MAX_ENUMERATED_CONFIGURATIONS)?;
+            Ok(Some(layout.encode(&values.to_device(device), Kind::Float)?))
+        }
+    }
 }
 
 fn iteration_seed(seed: u64, iteration: usize, stream: u64) -> i64 {
@@ -161,6 +187,7 @@ impl<M: JointEnergy> Trainer<M> {
         };
         let buffer = ReplayBuffer::new(config.buffer_size, &x_init, &y_init, &layout)?;
         let adam = Adam::new(&vs, config.adam.clone());
+        let all_y = enumerated_labels(&config, &layout, device)?;
         Ok(Self {
             config,
             device,
@@ -174,6 +201,8 @@ impl<M: JointEnergy> Trainer<M> {
             y_init,
             iteration: 0,
             layout,
+            all_y,
+            judge: None,
         })
     }
 
@@ -247,6 +276,7 @@ impl<M: JointEnergy> Trainer<M> {
                 message: "label width does not match the model".into(),
             });
         }
+        let all_y = enumerated_labels(&config, &layout, device)?;
         Ok(Self {
             config,
             device,
@@ -260,6 +290,8 @@ impl<M: JointEnergy> Trainer<M> {
             y_init: state.y_init,
             iteration: state.iteration,
             layout,
+            all_y,
+            judge: None,
         })
     }
 
@@ -302,6 +334,134 @@ impl<M: JointEnergy> Trainer<M> {
     /// The training device.
     pub fn device(&self) -> Device {
         self.device
+    }
+
+    /// Installs a generation judge, run after every evaluation of [`Trainer::train`]; its
+    /// figures are added to [`EvalMetrics::judges`]. Torch's generator is seeded from the run's
+    /// seed and the iteration before each call, so judged figures are reproducible.
+    pub fn set_judge(&mut self, judge: Judge<M>) {
+        self.judge = Some(judge);
+    }
+
+    /// Runs the installed judge (if any) on the current model; empty without a judge.
+    pub fn judge(&mut self) -> Result<BTreeMap<String, f64>> {
+        let Some(mut judge) = self.judge.take() else {
+            return Ok(BTreeMap::new());
+        };
+        tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 4));
+        let out = judge(self);
+        self.judge = Some(judge);
+        out
+    }
+
+    /// `n` joint samples of the EMA model after `gen_sweeps` MWG sweeps (GWG + Langevin, the
+    /// training kernels), started as `gen_start` says (noise: `p₀(x)`, `q₀(y)`; buffer: for each
+    /// chain a random replay state whose labels already equal its clamped values, or any state
+    /// when none does).
+    ///
+    /// * `fixed` — `(variable, values)` pairs: the variable is clamped in every chain, to
+    ///   `values[0]` when one value is given or to `values[i]` in chain `i` when `n` are given
+    ///   (conditional generation);
+    /// * `x_fixed` — optionally `(values [n, …], mask [n, …] bool)`: elements of `x` clamped to
+    ///   `values` where `mask` is true (inpainting).
+    ///
+    /// Returns `(x [n, …], label values [n, V] int64)`. Uses torch's generator. Bad variables,
+    /// values or shapes are errors.
+    pub fn generate(
+        &self,
+        n: i64,
+        fixed: &[(usize, &[i64])],
+        x_fixed: Option<(&Tensor, &Tensor)>,
+    ) -> Result<(Tensor, Tensor)> {
+        if n < 1 {
+            return Err(Error::config("n", n, "must be ≥ 1"));
+        }
+        let layout = &self.layout;
+        let mut targets = Vec::with_capacity(fixed.len());
+        for &(var, values) in fixed {
+            let bad = var >= layout.num_vars()
+                || (values.len() != 1 && values.len() as i64 != n)
+                || values
+                    .iter()
+                    .any(|&v| v < 0 || v as usize >= layout.cardinality(var));
+            if bad {
+                return Err(Error::config(
+                    "fixed",
+                    format!("variable {var} with {} values", values.len()),
+                    format!(
+                        "variable must be < {}, with 1 or n = {n} values each < its cardinality",
+                        layout.num_vars()
+                    ),
+                ));
+            }
+            let t = Tensor::from_slice(values)
+                .to_device(self.device)
+                .expand([n], false);
+            targets.push((var as i64, t));
+        }
+        let (mut x0, mut y0) = match self.config.gen_start {
+            GenerationStart::Noise => {
+                let x0 = self.x_init.sample(n);
+                let y0 = self.y_init.sample(layout, n, self.device, x0.kind())?;
+                (x0, y0)
+            }
+            GenerationStart::Buffer => {
+                let vals = layout.decode(&self.buffer.y); // [N, V]
+                let mut ok = Tensor::ones([n, self.buffer.len()], (Kind::Bool, self.device));
+                for (var, t) in &targets {
+                    let m = vals.select(1, *var).unsqueeze(0).eq_tensor(&t.unsqueeze(1));
+                    ok = ok.logical_and(&m);
+                }
+                let none = ok.any_dim(1, true).logical_not();
+                let idx = ok
+                    .logical_or(&none)
+                    .to_kind(Kind::Float)
+                    .multinomial(1, true)
+                    .squeeze_dim(1);
+                (
+                    self.buffer.x.index_select(0, &idx),
+                    self.buffer.y.index_select(0, &idx),
+                )
+            }
+        };
+        if let Some((values, mask)) = x_fixed {
+            if values.size() != x0.size() || mask.size() != x0.size() {
+                return Err(Error::shape(
+                    "Trainer::generate",
+                    "x_fixed",
+                    format!("{:?}", x0.size()),
+                    &values.size(),
+                ));
+            }
+            x0 = values
+                .to_device(self.device)
+                .to_kind(x0.kind())
+                .where_self(&mask.to_device(self.device), &x0);
+        }
+        let mut var_mask = None;
+        if !targets.is_empty() {
+            let vals = layout.decode(&y0);
+            for (var, t) in &targets {
+                vals.select(1, *var).copy_(t);
+            }
+            y0 = layout.encode(&vals, x0.kind())?;
+            let m: Vec<bool> = (0..layout.num_vars())
+                .map(|v| fixed.iter().any(|&(f, _)| f == v))
+                .collect();
+            var_mask = Some(Tensor::from_slice(&m).to_device(self.device));
+        }
+        let mut state = JointState::new(&self.ema_model, &x0, &y0)?;
+        if let Some(m) = &var_mask {
+            state = state.with_fixed_y(m)?;
+        }
+        if let Some((_, mask)) = x_fixed {
+            state = state.with_fixed_x(&mask.to_device(self.device))?;
+        }
+        let mut d = SweepDiagnostics::default();
+        let state = self
+            .sampler()?
+            .run(&self.ema_model, state, self.config.gen_sweeps, &mut d)?;
+        Ok((state.x, layout.decode(&state.y)))
     }
 
     fn sampler(&self) -> Result<JointSampler<Gwg, Langevin>> {
@@ -364,7 +524,15 @@ impl<M: JointEnergy> Trainer<M> {
         let f_all = self.model.log_density_from_features(h_all, &y_all);
         let f_pos = f_all.narrow(0, 0, b);
         let f_neg = f_all.narrow(0, b, f_all.size()[0] - b);
-        let mut loss = -(f_pos.mean(Kind::Float) - f_neg.mean(Kind::Float));
+        let neg_term = match &self.all_y {
+            None => f_neg.mean(Kind::Float),
+            Some(all_y) => {
+                let h_neg = h_all.narrow(0, b, f_all.size()[0] - b);
+                expected_log_density(&self.model, &h_neg, &all_y.to_kind(y_pos.kind()))
+                    .mean(Kind::Float)
+            }
+        };
+        let mut loss = -(f_pos.mean(Kind::Float) - neg_term);
         if self.config.l2_energy > 0.0 {
             let l2 = (&f_pos * &f_pos).mean(Kind::Float) + (&f_neg * &f_neg).mean(Kind::Float);
             loss += l2 * self.config.l2_energy;
@@ -544,6 +712,12 @@ impl<M: JointEnergy> Trainer<M> {
         checkpoint_dir: Option<&Path>,
         observer: &mut dyn Observer,
     ) -> Result<(EvalMetrics, TrainSummary)> {
+        let n_test = test_x.size().first().copied().unwrap_or(0);
+        let keep = match self.config.eval_examples {
+            0 => n_test,
+            k => k.min(n_test),
+        };
+        let (test_x, test_y) = (&test_x.narrow(0, 0, keep), &test_y.narrow(0, 0, keep));
         let started = Instant::now();
         let mut side_seconds = 0.0;
         let mut last = None;
@@ -565,7 +739,8 @@ impl<M: JointEnergy> Trainer<M> {
             let finished = done == self.config.iterations;
             let side = Instant::now();
             if !finished && self.config.eval_every > 0 && done % self.config.eval_every == 0 {
-                let m = self.evaluate(test_x, test_y, energy_based, sample_based)?;
+                let mut m = self.evaluate(test_x, test_y, energy_based, sample_based)?;
+                m.judges = self.judge()?;
                 observer.on_evaluation(done, &m);
             }
             if let Some(dir) = checkpoint_dir {
@@ -584,7 +759,8 @@ impl<M: JointEnergy> Trainer<M> {
             let p = self.save_checkpoint(dir)?;
             observer.on_checkpoint(&p);
         }
-        let m = self.evaluate(test_x, test_y, energy_based, sample_based)?;
+        let mut m = self.evaluate(test_x, test_y, energy_based, sample_based)?;
+        m.judges = self.judge()?;
         observer.on_evaluation(self.iteration, &m);
         Ok((
             m,

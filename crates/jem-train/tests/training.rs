@@ -3,7 +3,10 @@
 #![allow(clippy::unwrap_used)]
 
 use ebm_core::{Error, JointEnergy, YLayout};
-use jem_train::{Activation, LabelledBatch, MlpEnergy, Silent, TrainConfig, Trainer};
+use jem_train::{
+    Activation, GenerationStart, LabelledBatch, MlpEnergy, NegativeLabels, Silent, TrainConfig,
+    Trainer,
+};
 use std::cell::Cell;
 use std::rc::Rc;
 use tch::{nn, Device, Kind, Tensor};
@@ -399,4 +402,170 @@ fn bad_configs_are_rejected() {
         }
     )
     .is_err());
+}
+
+/// The Rao-Blackwellised negative phase: resume stays exact, and the loss is
+/// `−(mean f⁺ − mean_x⁻ E_{p(y|x⁻)} f(x⁻, y))`, which differs from the sampled term's loss.
+#[test]
+fn expected_negative_phase_trains_and_resumes_exactly() {
+    let _rng = rng_lock();
+    let base = TrainConfig {
+        negative_labels: NegativeLabels::Expected,
+        ..tiny_config()
+    };
+    let mut full = new_trainer(base.clone());
+    let m_full = run(&mut full, None, true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = new_trainer(TrainConfig {
+        iterations: 3,
+        ..base.clone()
+    });
+    run(&mut first, Some(dir.path()), true);
+    let mut resumed =
+        Trainer::resume(dir.path(), Device::Cpu, build, |c| c.iterations = 6).unwrap();
+    assert_eq!(resumed.config().negative_labels, NegativeLabels::Expected);
+    let m_resumed = run(&mut resumed, None, true);
+    for ((na, a), (_, b)) in params(&full).iter().zip(params(&resumed).iter()) {
+        assert!(a.equal(b), "{na} differs after resume");
+    }
+    assert_eq!(m_full, m_resumed);
+    // One step each from the same state: the sampled and expected losses differ, and the
+    // expected one is not the sampled f⁻ formula.
+    let (x, y, _) = batch(0, 16, false);
+    let b = LabelledBatch {
+        x: &x,
+        y: &y,
+        observed: None,
+    };
+    let r = new_trainer(base.clone())
+        .step(&b, std::time::Instant::now())
+        .unwrap();
+    assert!(r.loss.is_finite());
+    assert!((r.loss - (-(r.f_pos - r.f_neg))).abs() > 1e-7);
+    // A label space too large to enumerate is refused at construction.
+    let big = |p: &nn::Path| {
+        MlpEnergy::new(
+            p,
+            2,
+            YLayout::categorical(vec![100, 100]).unwrap(),
+            &[4],
+            Activation::Elu,
+        )
+    };
+    let yb = YLayout::categorical(vec![100, 100])
+        .unwrap()
+        .encode(
+            &Tensor::zeros([4, 2], (Kind::Int64, Device::Cpu)),
+            Kind::Float,
+        )
+        .unwrap();
+    let xb = Tensor::zeros([4, 2], (Kind::Float, Device::Cpu));
+    let e = Trainer::new(
+        base,
+        Device::Cpu,
+        big,
+        &LabelledBatch {
+            x: &xb,
+            y: &yb,
+            observed: None,
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(e, Error::TooManyConfigurations { .. }), "{e}");
+}
+
+/// `generate` clamps what it is asked to, per chain or for all, from noise or from matching
+/// buffer states; bad requests are errors.
+#[test]
+fn generate_clamps_and_rejects_bad_requests() {
+    let _rng = rng_lock();
+    for start in [GenerationStart::Noise, GenerationStart::Buffer] {
+        let mut t = new_trainer(TrainConfig {
+            gen_sweeps: 3,
+            gen_start: start,
+            ..tiny_config()
+        });
+        run(&mut t, None, false);
+        let (x, v) = t.generate(6, &[(1, &[2])], None).unwrap();
+        assert_eq!(x.size(), vec![6, 2]);
+        assert_eq!(Vec::<i64>::try_from(v.select(1, 1)).unwrap(), vec![2; 6]);
+        let per_chain = [0i64, 1, 0, 1];
+        let (_, v) = t.generate(4, &[(0, &per_chain), (1, &[1])], None).unwrap();
+        assert_eq!(
+            Vec::<i64>::try_from(v.select(1, 0)).unwrap(),
+            per_chain.to_vec()
+        );
+        // Inpainting: clamped elements of x keep their values.
+        let vals = Tensor::full([3, 2], 0.25, (Kind::Float, Device::Cpu));
+        let mask = Tensor::from_slice(&[true, false])
+            .view([1, 2])
+            .expand([3, 2], false)
+            .contiguous();
+        let (x, _) = t.generate(3, &[], Some((&vals, &mask))).unwrap();
+        assert!(x.select(1, 0).eq(0.25).all().int64_value(&[]) == 1);
+        for bad in [
+            t.generate(0, &[], None),
+            t.generate(4, &[(2, &[0])], None),
+            t.generate(4, &[(1, &[3])], None),
+            t.generate(4, &[(0, &[0, 1])], None),
+            t.generate(4, &[(0, &[-1])], None),
+        ] {
+            assert!(matches!(bad, Err(Error::InvalidConfig { .. })));
+        }
+        assert!(t
+            .generate(3, &[], Some((&vals.narrow(0, 0, 2), &mask.narrow(0, 0, 2))))
+            .is_err());
+    }
+}
+
+/// A judge's figures reach every evaluation's metrics; `eval_examples` limits the test set
+/// (0 = all of it); the objective summary names every departure from the paper.
+#[test]
+fn judges_and_eval_examples_reach_the_metrics() {
+    let _rng = rng_lock();
+    let calls = Rc::new(Cell::new(0));
+    let seen = calls.clone();
+    for (eval_examples, want) in [(0i64, 8i64), (5, 5)] {
+        let mut t = new_trainer(TrainConfig {
+            eval_every: 2,
+            eval_examples,
+            ..tiny_config()
+        });
+        let seen = seen.clone();
+        t.set_judge(Box::new(move |t: &Trainer<MlpEnergy>| {
+            seen.set(seen.get() + 1);
+            let mut m = std::collections::BTreeMap::new();
+            m.insert("it".to_string(), t.iteration() as f64);
+            Ok(m)
+        }));
+        let m = run(&mut t, None, false);
+        assert_eq!(m.test_examples, want);
+        assert_eq!(m.judges.get("it"), Some(&6.0));
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            json["it"], 6.0,
+            "judges are flattened into the metrics: {json}"
+        );
+    }
+    // Evaluations at 2 and 4 and the final one, for both runs.
+    assert_eq!(calls.get(), 6);
+    assert!(TrainConfig::default()
+        .objective_summary()
+        .contains("the paper's objective"));
+    let s = TrainConfig {
+        cond_weight: 2.0,
+        negative_labels: NegativeLabels::Expected,
+        ..TrainConfig::default()
+    }
+    .objective_summary();
+    assert!(
+        s.contains("NOT the paper") && s.contains("Rao-Blackwellised"),
+        "{s}"
+    );
+    let bad = TrainConfig {
+        eval_examples: -1,
+        ..tiny_config()
+    };
+    assert!(bad.validate().is_err());
 }

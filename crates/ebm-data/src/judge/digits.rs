@@ -1,0 +1,208 @@
+//! The MNIST judge: an independent CNN classifier trained on the training split only.
+//!
+//! Architecture: `Conv(1,32,3)-ReLU-MaxPool2-Conv(32,64,3)-ReLU-MaxPool2-Flatten-Linear(1600,128)-
+//! ReLU-Linear(128,10)` on intensities in `[0, 1]` (`[N, 1, 28, 28]`). Recipe: cross-entropy,
+//! Adam (lr 1e-3), batch 64, [`DigitJudge::EPOCHS`] epochs, each training image shifted by a
+//! random offset of up to ±2 pixels per epoch (the judge must read digits that are not
+//! perfectly centred), torch's generator seeded with [`DigitJudge::SEED`]. Trained once per
+//! dataset and cached as `digit-judge-<hash>.safetensors`, where the hash (FNV-1a, 64 bit)
+//! covers the training images, labels and this recipe's version.
+
+use crate::{file_error, ImageSplit};
+use ebm_core::{Error, Result};
+use std::path::{Path, PathBuf};
+use tch::nn::{self, Module, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+/// What [`DigitJudge::load_or_train`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DigitJudgeReport {
+    /// Accuracy on the given test split.
+    pub test_accuracy: f64,
+    /// The cache file read or written.
+    pub cache_file: PathBuf,
+    /// Whether the judge was read from the cache (else trained now).
+    pub from_cache: bool,
+}
+
+/// An MNIST-style classifier used to judge generated digits.
+#[derive(Debug)]
+pub struct DigitJudge {
+    vs: nn::VarStore,
+    net: nn::Sequential,
+}
+
+/// Bump when the architecture or the recipe changes (invalidates caches).
+const RECIPE_VERSION: &str = "digit-judge-v1";
+
+impl DigitJudge {
+    /// Training epochs.
+    pub const EPOCHS: usize = 6;
+    /// Seed of torch's generator during training.
+    pub const SEED: i64 = 20_241_129;
+
+    fn build(classes: i64) -> Self {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let p = vs.root();
+        let net = nn::seq()
+            .add(nn::conv2d(&p / "c1", 1, 32, 3, Default::default()))
+            .add_fn(|t| t.relu().max_pool2d_default(2))
+            .add(nn::conv2d(&p / "c2", 32, 64, 3, Default::default()))
+            .add_fn(|t| t.relu().max_pool2d_default(2).flatten(1, -1))
+            .add(nn::linear(&p / "l1", 1600, 128, Default::default()))
+            .add_fn(|t| t.relu())
+            .add(nn::linear(&p / "l2", 128, classes, Default::default()));
+        Self { vs, net }
+    }
+
+    /// Reads the judge for `train` from `cache_dir` if it was trained before, else trains it
+    /// (≈ tens of seconds on one CPU core) and writes it there; reports its accuracy on `test`.
+    /// `train`/`test` hold `[N, 1, 28, 28]` images and `[N, 1]` class labels.
+    pub fn load_or_train(
+        train: &ImageSplit,
+        test: &ImageSplit,
+        cache_dir: &Path,
+    ) -> Result<(Self, DigitJudgeReport)> {
+        let classes = 1 + i64::try_from(train.labels.max())?;
+        let file = cache_dir.join(format!(
+            "digit-judge-{:016x}.safetensors",
+            data_hash(train)?
+        ));
+        let mut judge = Self::build(classes);
+        let from_cache = file.exists() && judge.vs.load(&file).is_ok();
+        if !from_cache {
+            judge.fit(train)?;
+            std::fs::create_dir_all(cache_dir).map_err(|e| file_error(cache_dir, e.to_string()))?;
+            // The extension picks tch's file format: keep `.safetensors` on the temporary file.
+            let tmp = file.with_extension("tmp.safetensors");
+            judge
+                .vs
+                .save(&tmp)
+                .map_err(|e| file_error(&tmp, e.to_string()))?;
+            std::fs::rename(&tmp, &file).map_err(|e| file_error(&file, e.to_string()))?;
+        }
+        let pred = judge.classify(&test.intensities())?.0;
+        let truth = Vec::<i64>::try_from(test.labels.reshape([-1]))?;
+        let right = pred.iter().zip(&truth).filter(|(a, b)| a == b).count();
+        let report = DigitJudgeReport {
+            test_accuracy: right as f64 / truth.len().max(1) as f64,
+            cache_file: file,
+            from_cache,
+        };
+        Ok((judge, report))
+    }
+
+    fn fit(&mut self, train: &ImageSplit) -> Result<()> {
+        tch::manual_seed(Self::SEED);
+        let x = train.intensities();
+        let y = train.labels.reshape([-1]).to_kind(Kind::Int64);
+        let n = x.size()[0];
+        let mut opt = nn::Adam::default().build(&self.vs, 1e-3)?;
+        for _ in 0..Self::EPOCHS {
+            let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
+            let shifts =
+                Vec::<i64>::try_from(Tensor::randint_low(-2, 3, [2], (Kind::Int64, Device::Cpu)))?;
+            let xs = x.roll([shifts[0], shifts[1]], [2, 3]);
+            for start in (0..n).step_by(64) {
+                let idx = order.narrow(0, start, 64.min(n - start));
+                let logits = self.net.forward(&xs.index_select(0, &idx));
+                let loss = logits.cross_entropy_for_logits(&y.index_select(0, &idx));
+                opt.backward_step(&loss);
+            }
+        }
+        Ok(())
+    }
+
+    /// Predicted classes and max-probabilities of images `[N, 1, 28, 28]` with intensities in
+    /// `[0, 1]` (any device and float kind; non-finite pixels are an error).
+    pub fn classify(&self, images: &Tensor) -> Result<(Vec<i64>, Vec<f64>)> {
+        let s = images.size();
+        if s.len() != 4 || s[1] != 1 || s[2] != 28 || s[3] != 28 {
+            return Err(Error::shape(
+                "DigitJudge::classify",
+                "images",
+                "[N, 1, 28, 28]",
+                &s,
+            ));
+        }
+        let x = images.to_device(Device::Cpu).to_kind(Kind::Float);
+        if !bool::try_from(x.isfinite().all())? {
+            return Err(Error::NonFinite {
+                op: "DigitJudge::classify",
+                what: "images",
+            });
+        }
+        let mut classes = Vec::new();
+        let mut conf = Vec::new();
+        tch::no_grad(|| -> Result<()> {
+            for chunk in x.split(500, 0) {
+                let p = self.net.forward(&chunk).softmax(1, Kind::Float);
+                let (m, a) = p.max_dim(1, false);
+                classes.extend(Vec::<i64>::try_from(a)?);
+                conf.extend(Vec::<f64>::try_from(m.to_kind(Kind::Double))?);
+            }
+            Ok(())
+        })?;
+        Ok((classes, conf))
+    }
+}
+
+/// FNV-1a (64 bit) of the recipe version, the images and the labels.
+fn data_hash(split: &ImageSplit) -> Result<u64> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(RECIPE_VERSION.as_bytes());
+    eat(&Vec::<u8>::try_from(
+        split.images.to_kind(Kind::Uint8).reshape([-1]),
+    )?);
+    let labels = Vec::<i64>::try_from(split.labels.reshape([-1]))?;
+    for l in labels {
+        eat(&l.to_le_bytes());
+    }
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Mnist, MnistConfig};
+
+    /// Trained on the bundled training split only, the judge classifies the bundled test
+    /// split with accuracy ≥ 0.97; a second call reads the cache and gives the same figure;
+    /// noise gets no confident class mix that matches labels (accuracy near 1/10 against any
+    /// fixed labelling). Takes ≈ 30–60 s on one core (training).
+    #[test]
+    fn accurate_on_real_test_digits_and_cached() {
+        tch::set_num_threads(1);
+        let m = Mnist::bundled(MnistConfig::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (judge, r) = DigitJudge::load_or_train(m.train(), m.test(), dir.path()).unwrap();
+        assert!(!r.from_cache);
+        eprintln!("digit judge test accuracy {}", r.test_accuracy);
+        assert!(
+            r.test_accuracy >= 0.97,
+            "judge test accuracy {}",
+            r.test_accuracy
+        );
+        let (_, again) = DigitJudge::load_or_train(m.train(), m.test(), dir.path()).unwrap();
+        assert!(again.from_cache);
+        assert_eq!(again.test_accuracy, r.test_accuracy);
+        tch::manual_seed(1);
+        let noise = Tensor::rand([1000, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let (classes, _) = judge.classify(&noise).unwrap();
+        let labels: Vec<i64> = (0..1000).map(|i| i % 10).collect();
+        let agree = classes.iter().zip(&labels).filter(|(a, b)| a == b).count();
+        assert!(
+            agree < 200,
+            "noise agreed with a fixed labelling {agree}/1000"
+        );
+        assert!(judge
+            .classify(&Tensor::zeros([2, 784], (Kind::Float, Device::Cpu)))
+            .is_err());
+    }
+}
