@@ -5,27 +5,29 @@ against the Rust crates (`benches/main.rs`) and for checking that both run the s
 For the paper's three energies (same architectures, PyTorch default initialisation, same label
 layouts: toy 3 groups x 2, MNIST 1 x 10, dSprites 2 x 16) two implementations of the same Markov
 chain (block Metropolis-within-Gibbs: one Gibbs-with-Gradients step on y given x, then one
-Langevin step on x given y; REFERENCE.md sections 1-3) and of the same PCD training iteration:
+Langevin step on x given y; docs/REFERENCE-NOTES.md sections 1-3) and of the same PCD training
+iteration:
 
-* ``authors``: the pass structure of the authors' code (REFERENCE.md section 3). Per MWG sweep:
-  GWG gradient at (x, y) [1F+1B], reverse gradient at (x, y') [1F+1B], two extra forwards for the
-  MH ratio, then a fresh Langevin forward/backward at (x, y_new) [1F+1B] = 5 forwards + 3
+* ``authors``: the pass structure of the authors' code (docs/REFERENCE-NOTES.md section 3.1). Per
+  MWG sweep: GWG gradient at (x, y) [1F+1B], reverse gradient at (x, y') [1F+1B], two extra forwards
+  for the MH ratio, then a fresh Langevin forward/backward at (x, y_new) [1F+1B] = 5 forwards + 3
   backwards of the full energy; the parameters keep requires_grad=True while sampling; the
   acceptance rate is read with .item() after every GWG step; proposals are drawn with
   torch.distributions.OneHotCategorical; the first layer is nn.Linear on concat(x, y).
 * ``fused``: the best plain PyTorch we could write, with the structure of the Rust design
-  (DESIGN.md "one evaluation, both gradients"): a cached evaluation (f, df/dy, df/dh and the
-  feature graph of h(x)) is carried between the kernels; the features h(x) (the CNN and the
-  x-columns of the first linear layer) are computed once per Langevin move; GWG evaluates only the
-  head, once, at (x, y') (2 head passes per sweep, no recomputation); Langevin gets df/dx by one
-  vector-Jacobian product through the kept feature graph and evaluates (x', y) once; the
-  parameters are frozen (requires_grad_(False)) while sampling; no host synchronisation inside the
-  loop (acceptance is accumulated on the device and read once); Gumbel-max proposal draws; for
-  training, one batched forward of the positive and negative batches, fused (or foreach) Adam and
-  a foreach EMA.
+  (docs/REFERENCE-NOTES.md section 3.2, "one evaluation, both gradients"): a cached evaluation (f,
+  df/dy, df/dh and the feature graph of h(x)) is carried between the kernels; the features h(x) (the
+  CNN and the x-columns of the first linear layer) are computed once per Langevin move; GWG
+  evaluates only the head, once, at (x, y') (2 head passes per sweep, no recomputation); Langevin
+  gets df/dx by one vector-Jacobian product through the kept feature graph and evaluates (x', y)
+  once; the parameters are frozen (requires_grad_(False)) while sampling; no host synchronisation
+  inside the loop (acceptance is accumulated on the device and read once); Gumbel-max proposal
+  draws; for training, one batched forward of the positive and negative batches, fused (or foreach)
+  Adam and a foreach EMA.
 
-GWG exactly as REFERENCE.md section 1.1: temperature 2, current values excluded, one softmax over
-all G*K cells, reverse probability from the gradient at y', MH test with the untempered f.
+GWG exactly as docs/REFERENCE-NOTES.md section 1.1: temperature 2, current values excluded, one
+softmax over all G*K cells, reverse probability from the gradient at y', MH test with the
+untempered f.
 Langevin: x <- x + eps^2/(2 lambda) df/dx + eps * N(0, I).
 
 Chain check (always run unless --no-check): both implementations run from the same state and the
@@ -218,7 +220,8 @@ def set_requires_grad(model, flag):
 
 
 def authors_diff(model, x, y, groups, k):
-    """REFERENCE 1.1 steps 1-2: one forward + one backward at (x, y), first-order scores / T."""
+    """docs/REFERENCE-NOTES.md section 1.1, steps 1-2: one forward + one backward at (x, y),
+    first-order scores / T."""
     y = y.detach().requires_grad_(True)
     f = model(x, y)
     g = torch.autograd.grad(f.sum(), y)[0].view(-1, groups, k)

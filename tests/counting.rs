@@ -1,6 +1,7 @@
-//! Pins the cost of a joint sweep in energy evaluations (SAMPLER-TESTS.md item 6,
-//! DESIGN.md "one evaluation, both gradients"): GWG + Langevin spends exactly two fused
-//! evaluations per sweep, where the authors' code spends 5 forwards + 3 backwards.
+//! Pins the cost of a joint sweep in energy evaluations (docs/SAMPLER-TESTING.md item 6,
+//! docs/REFERENCE-NOTES.md §3.2, "one evaluation, both gradients"): GWG + Langevin spends
+//! exactly two fused evaluations per sweep, where the authors' code spends 5 forwards + 3
+//! backwards.
 #![allow(clippy::unwrap_used)]
 
 mod common;

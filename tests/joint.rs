@@ -159,7 +159,7 @@ fn sample_prediction_agrees_with_bayes_on_separated_classes() {
     assert!(s2.values.select(1, 0).equal(&truth.select(1, 0)));
 }
 
-/// SAMPLER-TESTS.md item 4: for the y block, Δ log p(y | x) (closed form, a softmax) equals
+/// docs/SAMPLER-TESTING.md item 4: for the y block, Δ log p(y | x) (closed form, a softmax) equals
 /// Δ f(x, y) (the joint), which is what GWG's acceptance uses.
 #[test]
 fn block_ratio_equals_joint_ratio() {

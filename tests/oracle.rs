@@ -1,4 +1,4 @@
-//! SAMPLER-TESTS.md item 10, the mixed oracle: a Gaussian class-conditional model
+//! docs/SAMPLER-TESTING.md item 10, the mixed oracle: a Gaussian class-conditional model
 //! (`y ~ π`, `x | y ~ N(μ_y, Λ⁻¹)`) is an ordinary joint EBM whose joint, conditionals and
 //! marginals are known. With exact kernels (GWG + MALA) the MWG chain must reproduce the
 //! joint: moments of `x` within 3.29 Monte-Carlo standard errors (ESS over 16 chains), class

@@ -7,7 +7,7 @@ use std::cell::Cell;
 
 /// `f(x, y) = w2 · tanh(x W1x + y W1y + b1)`, higher = more probable. With `split`, the
 /// y-independent part `x W1x + b1` is exposed as the feature stage (the "x-columns of the
-/// first layer" caching of DESIGN.md).
+/// first layer" caching of docs/REFERENCE-NOTES.md §3.2).
 pub struct SmallMlp {
     pub layout: YLayout,
     pub w1x: Tensor,

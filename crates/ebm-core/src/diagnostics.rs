@@ -109,7 +109,7 @@ mod tests {
         out
     }
 
-    /// SAMPLER-TESTS.md item 11: AR(1) with known τ = (1+φ)/(1−φ); ESS within 10% of N/τ.
+    /// docs/SAMPLER-TESTING.md item 11: AR(1) with known τ = (1+φ)/(1−φ); ESS within 10% of N/τ.
     #[test]
     fn ess_matches_ar1_theory() {
         let mut rng = StdRng::seed_from_u64(11);

@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 ///
 /// The paper (appendix B, "Sampling noise") uses [`YInit::Uniform`] over configurations for
 /// dSprites and the empirical frequencies of one data batch ([`YInit::empirical`]) for the toy
-/// data and MNIST. (The authors' code uses a point mass instead; REFERENCE.md §10.1.)
+/// data and MNIST. (The authors' code uses a point mass instead; docs/REFERENCE-NOTES.md §10.1.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum YInit {
     /// Every value of every variable equally likely.

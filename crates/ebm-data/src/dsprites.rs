@@ -1,6 +1,7 @@
-//! The paper's dSprites subset (REFERENCE.md §7, appendix B.3): ellipses at the 8 orientations
-//! nearest 0°, 90°, 180°, 270°, all 6 scales, 32 × 32 positions binned to 16 × 16, rendered at
-//! 64 × 64 and downsampled to 32 × 32 — 1 × 8 × 6 × 32 × 32 = 49,152 images, 2,500 of them test.
+//! The paper's dSprites subset (docs/REFERENCE-NOTES.md §7.3, appendix B.3): ellipses at the 8
+//! orientations nearest 0°, 90°, 180°, 270°, all 6 scales, 32 × 32 positions binned to 16 × 16,
+//! rendered at 64 × 64 and downsampled to 32 × 32 — 1 × 8 × 6 × 32 × 32 = 49,152 images, 2,500
+//! of them test.
 //!
 //! Two sources give the same subset in the same order (the original's latent order: scale,
 //! orientation, position x, position y fastest):

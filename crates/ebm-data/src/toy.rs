@@ -1,5 +1,5 @@
 //! The paper's toy data: 8 Gaussians on a circle with three binary attributes
-//! (REFERENCE.md §7, the authors' `8gaussians_multi`).
+//! (docs/REFERENCE-NOTES.md §7.1, the authors' `8gaussians_multi`).
 
 use crate::{hide_labels, Batch, DataSource};
 use ebm_core::{Result, YLayout};

@@ -9,8 +9,8 @@ use tch::{Device, Kind, Tensor};
 /// uniformly **with replacement**; each drawn chain is re-initialised with probability
 /// `reinit_prob` (x and y together) from the initial distributions; after sampling, **both**
 /// `x` and `y` are written back to the same slots (the paper's intent; the authors' default
-/// buffer forgets `y`, REFERENCE.md §4). When a slot is drawn twice in one batch, the later
-/// row's write wins.
+/// buffer forgets `y`, docs/REFERENCE-NOTES.md §4.2). When a slot is drawn twice in one batch,
+/// the later row's write wins.
 #[derive(Debug)]
 pub struct ReplayBuffer {
     /// Stored `x` `[N, …]`.

@@ -25,7 +25,7 @@ pub fn accuracy_per_variable(pred: &Tensor, truth: &Tensor) -> Result<Vec<f64>> 
 /// Expected calibration error with `bins` equal-width confidence bins of one categorical
 /// prediction: `probs` `[B, K]` (a distribution per row), `truth` `[B]` int64.
 /// `ECE = Σ_bins (n_b / B) · |accuracy_b − mean confidence_b|` with confidence = max prob and
-/// prediction = argmax (the authors' `get_calibration`, REFERENCE.md §8).
+/// prediction = argmax (the authors' `get_calibration`, docs/REFERENCE-NOTES.md §8).
 pub fn expected_calibration_error(probs: &Tensor, truth: &Tensor, bins: i64) -> Result<f64> {
     let b = probs.size()[0];
     if truth.size() != [b] || bins < 1 {

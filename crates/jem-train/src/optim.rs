@@ -10,7 +10,7 @@ use tch::Tensor;
 
 /// Learning rate at iteration `it` (0-based) with linear warm-up over `warmup` iterations:
 /// `lr · (it + 1) / warmup` while `it < warmup`, then `lr` (the authors' schedule,
-/// REFERENCE.md §5).
+/// docs/REFERENCE-NOTES.md §5).
 pub fn warmup_lr(lr: f64, warmup: usize, it: usize) -> f64 {
     if it < warmup {
         lr * (it + 1) as f64 / warmup as f64

@@ -96,7 +96,7 @@ pub struct TrainSummary {
 pub type Judge<M> = Box<dyn FnMut(&Trainer<M>) -> Result<BTreeMap<String, f64>>>;
 
 /// Trains a joint EBM `f_θ(x, y)` (higher = more probable) by persistent contrastive
-/// divergence (paper §4, appendix B; REFERENCE.md §4–5):
+/// divergence (paper §4, appendix B; docs/REFERENCE-NOTES.md §4–5):
 ///
 /// 1. positive phase: a data batch `(x⁺, y⁺)`; unobserved label variables are imputed by GWG
 ///    with the observed ones clamped (paper Eq. 8);

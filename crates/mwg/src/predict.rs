@@ -233,9 +233,10 @@ pub struct SamplePrediction {
     pub vote_fractions: Vec<Tensor>,
 }
 
-/// Sample-based prediction (paper §6, REFERENCE.md §6): for each input, `chains_per_input`
-/// chains start from `q₀(y)` (observed variables set and clamped), run `steps` steps of the
-/// discrete kernel with `x` fixed, and vote per variable with their final states.
+/// Sample-based prediction (paper §6, docs/REFERENCE-NOTES.md §6.2): for each input,
+/// `chains_per_input` chains start from `q₀(y)` (observed variables set and clamped), run
+/// `steps` steps of the discrete kernel with `x` fixed, and vote per variable with their final
+/// states.
 pub fn predict_by_sampling<E: JointEnergy + ?Sized, D: DiscreteKernel>(
     energy: &E,
     kernel: &D,

@@ -1,5 +1,5 @@
-//! SAMPLER-TESTS item 6: a counting energy pins the forward and backward passes of one kernel
-//! step. Feature-stage and head forwards are counted by the energy itself; head and
+//! docs/SAMPLER-TESTING.md item 6: a counting energy pins the forward and backward passes of one
+//! kernel step. Feature-stage and head forwards are counted by the energy itself; head and
 //! feature-stage backwards by `ebm_core::eval::{backward_passes, feature_backward_passes}`
 //! (per thread, so the tests may run in parallel).
 #![allow(clippy::unwrap_used)]

@@ -1,4 +1,4 @@
-//! Statistical tests (SAMPLER-TESTS items 8 and 9), `#[ignore]`d: run with
+//! Statistical tests (docs/SAMPLER-TESTING.md items 8 and 9), `#[ignore]`d: run with
 //! `cargo test -p samplers-cont --test statistical -- --ignored --nocapture`.
 //! Thresholds come from the statistics (Monte-Carlo standard errors from the effective sample
 //! size, Bonferroni-corrected KS levels), never from a seed.
@@ -64,7 +64,7 @@ fn langevin_variance(a: f64, sigma: f64, s: f64) -> f64 {
     sigma * sigma / (2.0 * a / s2 - a * a / (s2 * s2))
 }
 
-/// SAMPLER-TESTS item 9. Unadjusted Langevin on `N(0, s²)` has the closed-form stationary
+/// docs/SAMPLER-TESTING.md item 9. Unadjusted Langevin on `N(0, s²)` has the closed-form stationary
 /// variance `σ²/(2a/s² − a²/s⁴)`: the measured `E[x²]` is within 3 MCSE of it and, the bias
 /// being many MCSE, **not** within 3 MCSE of `s²` (catches ε vs ε²/2 mix-ups: the paper
 /// configurations are built with `from_paper` and the formula uses our own `a = ε²/(2λ)`,
@@ -165,13 +165,14 @@ fn standardised_projection(energy: &GaussianEnergy, x: &Tensor, y: &Tensor, angl
     (x - mu).mv(&tensor(&u, &[2])) / var.sqrt()
 }
 
-/// SAMPLER-TESTS item 8 (TensorFlow Probability's pattern) for MALA: 50 000 chains start from
-/// exact draws of a 2-D correlated Gaussian class-conditional target (`x | y ~ N(μ_y, Σ)`,
-/// correlation 0.8, both classes), once without and once with a (linear, whitening) feature
-/// stage; after 1 and after 10 applications of the kernel, one-sample KS tests of 5 random
-/// standardised projections against `N(0, 1)` at a Bonferroni-corrected family level of 0.001
-/// (40 tests: 2 configurations × 2 energy kinds × 2 horizons × 5 projections). And the chains
-/// moved: mean acceptance above 0.3, almost every chain displaced after 10 steps.
+/// docs/SAMPLER-TESTING.md item 8 (TensorFlow Probability's pattern) for MALA: 50 000 chains
+/// start from exact draws of a 2-D correlated Gaussian class-conditional target
+/// (`x | y ~ N(μ_y, Σ)`, correlation 0.8, both classes), once without and once with a (linear,
+/// whitening) feature stage; after 1 and after 10 applications of the kernel, one-sample KS
+/// tests of 5 random standardised projections against `N(0, 1)` at a Bonferroni-corrected
+/// family level of 0.001 (40 tests: 2 configurations × 2 energy kinds × 2 horizons × 5
+/// projections). And the chains moved: mean acceptance above 0.3, almost every chain displaced
+/// after 10 steps.
 ///
 /// Measured run time: 0.5 s alone, 5 s beside the other ignored test on a loaded 2-core
 /// machine (test profile, `f64` on CPU).

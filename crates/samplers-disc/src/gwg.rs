@@ -1,5 +1,5 @@
 //! Gibbs-with-Gradients (Grathwohl et al. 2021) for categorical groups and binary bits, exactly
-//! as the joint-EBM paper uses it (REFERENCE.md §1).
+//! as the joint-EBM paper uses it (docs/REFERENCE-NOTES.md §1).
 
 use ebm_core::{
     check_positive, eval::select_rows, DiscreteKernel, Evaluation, JointEnergy, JointState, Result,
