@@ -155,32 +155,28 @@ impl TrainConfig {
     /// One line naming the objective and every departure from the paper in this
     /// configuration's training (what a results table or a log's first line should show).
     pub fn objective_summary(&self) -> String {
-        let mut parts = vec!["joint log-likelihood log p(x, y)".to_string()];
-        let mut paper = true;
+        let mut s = "joint log-likelihood log p(x, y)".to_string();
+        if self.cond_weight == 0.0 && self.l2_energy == 0.0 {
+            s.push_str(" (the paper's objective)");
+        }
         if self.cond_weight > 0.0 {
-            parts.push(format!(
-                "+ {} × extra conditional pseudo-log-likelihood (NOT the paper's objective)",
+            s.push_str(&format!(
+                " + {} × extra conditional pseudo-log-likelihood (NOT the paper's objective)",
                 self.cond_weight
             ));
-            paper = false;
         }
         if self.l2_energy > 0.0 {
-            parts.push(format!(
-                "+ L2 penalty {} on energies (not in the paper)",
+            s.push_str(&format!(
+                " + L2 penalty {} on energies (not in the paper)",
                 self.l2_energy
             ));
-            paper = false;
         }
         if self.negative_labels == NegativeLabels::Expected {
-            parts.push(
-                "; negative phase Rao-Blackwellised over y (same objective, lower variance; not in the paper)"
-                    .into(),
+            s.push_str(
+                "; negative phase Rao-Blackwellised over y (same objective, lower variance; not in the paper)",
             );
         }
-        if paper {
-            parts.insert(1, "(the paper's objective)".into());
-        }
-        parts.join(" ")
+        s
     }
 
     /// Rejects impossible values with the parameter's name.
