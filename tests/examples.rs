@@ -45,6 +45,14 @@ fn assert_files(dir: &Path, files: &[&str]) {
     }
 }
 
+/// Panics unless every key of `keys` in `m` is a number in `[0, 1]`.
+fn assert_unit_interval(m: &serde_json::Value, keys: &[&str]) {
+    for key in keys {
+        let v = m[key].as_f64().unwrap_or(f64::NAN);
+        assert!((0.0..=1.0).contains(&v), "{key} = {v} in {m}");
+    }
+}
+
 /// The `metrics.json` an example wrote into `dir`.
 fn metrics(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
@@ -85,6 +93,11 @@ fn toy_runs_end_to_end_and_resumes() {
     }
     assert_eq!(m["iterations"].as_u64(), Some(4));
     assert!(m["train_seconds"].as_f64().unwrap() > 0.0);
+    assert_unit_interval(&m, &["conditional_accuracy", "conditional_accuracy_a1"]);
+    assert!(m["objective"]
+        .as_str()
+        .unwrap()
+        .contains("not in the paper"));
     // resume to 6 iterations from the checkpoint just written
     let ckpt = out.path().join("checkpoints");
     run(&["--resume", ckpt.to_str().unwrap(), "--iterations", "6"]);
@@ -147,6 +160,16 @@ fn mnist_runs_end_to_end_with_inpainting() {
             && m["sample_accuracy"].as_f64().is_some()
             && m["ece"].as_f64().is_some()
     );
+    assert_unit_interval(
+        &m,
+        &[
+            "conditional_accuracy",
+            "conditional_confidence",
+            "judge_confidence",
+        ],
+    );
+    // The judge was trained on the training split only and reads real test digits.
+    assert!(m["judge_test_accuracy"].as_f64().unwrap() >= 0.97, "{m}");
     // a missing data directory is a clear error naming it
     let o = run_example(
         "mnist",
@@ -162,10 +185,46 @@ fn dsprites_runs_end_to_end() {
     let out = tempfile::tempdir().unwrap();
     let o = run_example(
         "dsprites",
-        &["--preset", "tiny", "--eval-examples", "8"],
+        &[
+            "--preset",
+            "tiny",
+            "--eval-examples",
+            "8",
+            "--cond-weight",
+            "0",
+            "--negative-labels",
+            "expected",
+            "--gen-start",
+            "buffer",
+        ],
         out.path(),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = metrics(out.path());
+    assert_unit_interval(
+        &m,
+        &[
+            "conditional_accuracy_x",
+            "conditional_accuracy_y",
+            "conditional_exact_x",
+            "sprite_valid",
+        ],
+    );
+    assert!(m["judge_real_test_within_one"].as_f64().unwrap() >= 0.98);
+    assert_eq!(m["gen_start"], "buffer");
+    assert!(m["objective"]
+        .as_str()
+        .unwrap()
+        .contains("Rao-Blackwellised"));
+    let lines = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
+    assert!(lines.lines().all(|l| l.contains("conditional_accuracy_x")));
+    let o = run_example(
+        "dsprites",
+        &["--preset", "tiny", "--negative-labels", "nope"],
+        out.path(),
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected `sampled` or `expected`"));
     assert_files(
         out.path(),
         &[

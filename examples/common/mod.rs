@@ -320,6 +320,7 @@ pub fn tiny_from(base: jem_train::TrainConfig) -> jem_train::TrainConfig {
         eval_every: 2,
         eval_chains: 2,
         eval_steps: 3,
+        gen_sweeps: 5,
         checkpoint_every: 2,
         ..base
     }

@@ -287,7 +287,7 @@ fn components(img: &[f32], h: usize, w: usize) -> Vec<Component> {
             });
         }
     }
-    out.sort_by(|a, b| b.area.cmp(&a.area));
+    out.sort_by_key(|c| std::cmp::Reverse(c.area));
     out
 }
 
