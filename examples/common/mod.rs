@@ -56,9 +56,10 @@ pub struct CommonArgs {
     /// Override the preset's evaluation interval in iterations (0 = only at the end).
     #[arg(long)]
     pub eval_every: Option<usize>,
-    /// Weight α of the exact conditional term `α · log p(y | x)` (pseudo-likelihood for several
-    /// label groups) added to the joint objective — JEM's hybrid objective, not in the paper;
-    /// 0 = the paper's objective.
+    /// Weight α of an extra exact conditional term `α · log p(y | x)` (pseudo-likelihood for
+    /// several label groups) added on top of the joint log-likelihood — a different objective
+    /// (the joint likelihood already contains log p(y | x) once), not in the paper; 0 = the
+    /// paper's objective.
     #[arg(long)]
     pub cond_weight: Option<f64>,
     /// Test examples for evaluation (default: the preset's; 0 = the whole test split).

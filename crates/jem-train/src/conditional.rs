@@ -3,12 +3,12 @@
 //! paper**).
 //!
 //! For one categorical group (MNIST) this is the exact conditional log-likelihood
-//! `log p_θ(y | x) = f(x, y) − log Σ_k f(x, e_k)`; for several groups (dSprites) it is Besag's
-//! pseudo-likelihood, whose terms are each exact. Adding `α ·` this term to the joint
-//! log-likelihood `log p(x, y) = log p(y | x) + log p(x)` re-weights the label coupling that the
-//! joint objective learns only through the negative samples (the "hybrid" objective of JEM,
-//! Grathwohl et al. 2020). It uses the same network and leaves prediction and sampling
-//! unchanged; `α = 0` is the paper.
+//! `log p_θ(y | x) = f(x, y) − log Σ_k exp f(x, e_k)`; for several groups (dSprites) it is
+//! Besag's pseudo-likelihood, whose terms are each exact. The joint log-likelihood
+//! `log p(x, y) = log p(y | x) + log p(x)` already contains the conditional once (that sum with
+//! equal weights is JEM's objective, Grathwohl et al. 2020), so adding `α ·` this term weights
+//! the conditional by `1 + α`: a **different objective**, not JEM's and not the paper's. It uses
+//! the same network and leaves prediction and sampling unchanged; `α = 0` is the paper.
 //!
 //! Cost: one head evaluation per example and per value of each variable (`B · Σ_v K_v` rows),
 //! reusing the y-independent features `h(x)` computed once.
