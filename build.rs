@@ -1,6 +1,5 @@
-//! Build script: links libtorch with an rpath (see build-support/torch_link.rs).
-include!("build-support/torch_link.rs");
-
+//! Build script: rpath to libtorch and `--no-as-needed -ltorch` for this package's tests,
+//! examples and benches (see the `torch-link` crate).
 fn main() {
-    link_libtorch();
+    torch_link::link_libtorch();
 }

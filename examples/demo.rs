@@ -5,8 +5,8 @@
 //! `cargo run --release --example demo -- [--device auto|cpu|cuda] [--chains N] [--sweeps N] [--seed N]`
 use anyhow::{bail, Context, Result};
 use joint_ebm::cont::{Langevin, LangevinConfig, Mala, MalaConfig};
-use joint_ebm::core::{seed_everything, DeviceChoice, JointState, YInit};
 use joint_ebm::disc::{Gwg, GwgConfig};
+use joint_ebm::ebm_core::{seed_everything, DeviceChoice, JointState, YInit};
 use joint_ebm::mwg::{
     accuracy, oracle::demo_oracle, predict_by_energy, predict_by_sampling, EnumerationConfig,
     JointSampler, SamplePredictionConfig, SweepDiagnostics,
@@ -56,7 +56,7 @@ fn main() -> Result<()> {
     let device = args.device.resolve()?;
     seed_everything(args.seed);
     let model = demo_oracle(device)?;
-    let layout = joint_ebm::core::JointEnergy::y_layout(&model).clone();
+    let layout = joint_ebm::ebm_core::JointEnergy::y_layout(&model).clone();
     println!(
         "model: Gaussian class-conditional, groups {:?}, x in R^2, device {device:?}",
         layout.groups()

@@ -1,6 +1,6 @@
 //! Prints what libtorch sees: version, CUDA/cuDNN, threads. `cargo run --example doctor`
 fn main() {
-    let r = joint_ebm::core::runtime_report();
+    let r = joint_ebm::ebm_core::runtime_report();
     println!("torch (libtorch) version : {}", r.torch_version);
     println!("built with CUDA          : {}", r.built_with_cuda);
     println!(
@@ -16,6 +16,6 @@ fn main() {
         option_env!("LIBTORCH").unwrap_or("(not set)")
     );
     if !r.cuda_available {
-        println!("\n{}", joint_ebm::core::CUDA_UNAVAILABLE);
+        println!("\n{}", joint_ebm::ebm_core::CUDA_UNAVAILABLE);
     }
 }

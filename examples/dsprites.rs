@@ -17,7 +17,7 @@ use ebm_data::judge::SpriteJudge;
 use ebm_data::{from_logit, DSprites, DSpritesConfig, DataSource};
 use jem_train::{CnnEnergy, NegativeLabels, TrainConfig, Trainer, YInitMode};
 use joint_ebm::cont::LangevinConfig;
-use joint_ebm::core::{seed_everything, YLayout};
+use joint_ebm::ebm_core::{seed_everything, YLayout};
 use joint_ebm::tch::{nn, Device, Kind, Tensor};
 use std::path::PathBuf;
 use std::time::Instant;

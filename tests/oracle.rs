@@ -9,10 +9,10 @@
 #![allow(clippy::unwrap_used)]
 
 use joint_ebm::cont::{Langevin, LangevinConfig, Mala, MalaConfig};
-use joint_ebm::core::{
+use joint_ebm::disc::{Gwg, GwgConfig};
+use joint_ebm::ebm_core::{
     diagnostics::effective_sample_size, seed_everything, ContinuousKernel, JointState, YInit,
 };
-use joint_ebm::disc::{Gwg, GwgConfig};
 use joint_ebm::mwg::{oracle::GaussianClassConditional, JointSampler, SweepDiagnostics};
 use joint_ebm::tch::{Device, Kind, Tensor};
 use std::time::Instant;
@@ -66,7 +66,7 @@ fn traces<C: ContinuousKernel>(
     keep: usize,
 ) -> (Vec<Vec<Vec<f64>>>, joint_ebm::mwg::DiagnosticsSummary) {
     let sampler = JointSampler::new(Gwg::new(GwgConfig::default()).unwrap(), cont);
-    let layout = joint_ebm::core::JointEnergy::y_layout(m).clone();
+    let layout = joint_ebm::ebm_core::JointEnergy::y_layout(m).clone();
     let x0 = Tensor::randn([chains, 2], (Kind::Double, CPU)) * 2.0;
     let y0 = YInit::Uniform
         .sample(&layout, chains, CPU, Kind::Double)
@@ -138,7 +138,7 @@ fn exact_mwg_reproduces_the_joint() {
         Gwg::new(GwgConfig::default()).unwrap(),
         Mala::new(MalaConfig::from_noise_scale(0.6)).unwrap(),
     );
-    let layout = joint_ebm::core::JointEnergy::y_layout(&m).clone();
+    let layout = joint_ebm::ebm_core::JointEnergy::y_layout(&m).clone();
     let x0 = Tensor::randn([chains, 2], (Kind::Double, CPU)) * 2.0;
     let y0 = YInit::Uniform
         .sample(&layout, chains, CPU, Kind::Double)

@@ -5,7 +5,7 @@
 use ebm_data::from_logit;
 use ebm_data::judge::{toy_bayes_attributes, DigitJudge, SpriteJudge};
 use jem_train::{Judge, Trainer};
-use joint_ebm::core::JointEnergy;
+use joint_ebm::ebm_core::JointEnergy;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

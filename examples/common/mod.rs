@@ -10,7 +10,7 @@ pub mod run;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jem_train::{EvalMetrics, IterationReport, Observer};
-use joint_ebm::core::DeviceChoice;
+use joint_ebm::ebm_core::DeviceChoice;
 use std::fs::{self, File, OpenOptions};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -143,7 +143,7 @@ impl CommonArgs {
     /// Tunes the allocator (`keep_freed_memory`), applies `--threads` and resolves `--device`.
     pub fn setup(&self) -> Result<joint_ebm::tch::Device> {
         // Freed tensor memory stays in the heap (glibc): fewer page faults, ≈ 10 % on the CNN.
-        joint_ebm::core::keep_freed_memory();
+        joint_ebm::ebm_core::keep_freed_memory();
         if self.threads < 1 {
             anyhow::bail!("--threads must be ≥ 1");
         }

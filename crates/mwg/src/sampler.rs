@@ -76,9 +76,9 @@ impl SweepDiagnostics {
 /// given `x` (`𝒯_d`, e.g. Gibbs-with-Gradients) and then one continuous step on `x` given the
 /// new `y` (`𝒯_c`, e.g. Langevin), for `p(x, y) ∝ exp(f(x, y))` (`f` higher = more probable).
 ///
-/// **Exact** when both kernels are (e.g. [`Gwg`](samplers_disc::Gwg) +
-/// [`Mala`](samplers_cont::Mala)): each block kernel leaves its conditional, hence the joint,
-/// invariant. The paper's pairing with [`Langevin`](samplers_cont::Langevin) at `λ ≪ 1` is biased
+/// **Exact** when both kernels are (e.g. `samplers_disc::Gwg` +
+/// `samplers_cont::Mala`): each block kernel leaves its conditional, hence the joint,
+/// invariant. The paper's pairing with `samplers_cont::Langevin` at `λ ≪ 1` is biased
 /// by design (low temperature in `x` only).
 ///
 /// **Cost**: two fused evaluations per sweep with GWG + Langevin — the discrete step evaluates
