@@ -90,7 +90,7 @@ fn main() -> Result<()> {
         } else {
             paper.run(&model, state, args.sweeps, &mut diag)?
         };
-        let classes = model.class_indicator(&state.y).argmax(1, false);
+        let classes = model.class_indicator(state.y()).argmax(1, false);
         let freq = classes
             .one_hot(model.num_classes())
             .to_kind(Kind::Double)
@@ -145,7 +145,7 @@ fn main() -> Result<()> {
     let state = exact.run(&model, state, args.sweeps, &mut diag)?;
     let mean = Vec::<f64>::try_from(
         state
-            .x
+            .x()
             .mean_dim([0i64].as_slice(), false, None)
             .to_device(joint_ebm::tch::Device::Cpu),
     )?;

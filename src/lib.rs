@@ -21,3 +21,8 @@ pub use mwg;
 pub use samplers_cont as cont;
 pub use samplers_disc as disc;
 pub use tch;
+
+/// The README's code examples, compiled as doctests so that they cannot drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -45,20 +45,20 @@ fn clamped_groups_and_pixels_never_change_while_the_rest_moves() {
     let mut d = SweepDiagnostics::default();
     let out = paper_sampler().run(&energy, state, 50, &mut d).unwrap();
     let vals0 = layout.decode(&y);
-    let vals1 = layout.decode(&out.y);
+    let vals1 = layout.decode(out.y());
     assert!(vals1.select(1, 0).equal(&vals0.select(1, 0)));
     assert!(vals1.select(1, 2).equal(&vals0.select(1, 2)));
-    assert!(out.x.select(1, 0).equal(&x.select(1, 0)));
-    assert!(out.x.select(1, 3).equal(&x.select(1, 3)));
+    assert!(out.x().select(1, 0).equal(&x.select(1, 0)));
+    assert!(out.x().select(1, 3).equal(&x.select(1, 3)));
     // the free parts moved
     assert!(
         !vals1.select(1, 1).equal(&vals0.select(1, 1))
             || !vals1.select(1, 3).equal(&vals0.select(1, 3))
     );
-    assert!(!out.x.select(1, 1).equal(&x.select(1, 1)));
+    assert!(!out.x().select(1, 1).equal(&x.select(1, 1)));
     // and the cached evaluation is the evaluation of the final point
-    let f = energy.log_density(&out.x, &out.y);
-    assert!(f.allclose(&out.eval.log_density, 1e-10, 1e-10, false));
+    let f = energy.log_density(out.x(), out.y());
+    assert!(f.allclose(out.eval().log_density(), 1e-10, 1e-10, false));
     let s = d.summary();
     assert!(s.accept_rate_y > 0.0 && s.accept_prob_x == 1.0 && s.sweeps == 50);
 }

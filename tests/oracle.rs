@@ -78,7 +78,7 @@ fn traces<C: ContinuousKernel>(
     let mut d = SweepDiagnostics::default();
     for _ in 0..keep {
         state = sampler.run(m, state, 1, &mut d).unwrap();
-        for (s, vals) in stats_of(&state.x).into_iter().enumerate() {
+        for (s, vals) in stats_of(state.x()).into_iter().enumerate() {
             for (c, v) in vals.into_iter().enumerate() {
                 out[s][c].push(v);
             }
@@ -147,7 +147,7 @@ fn exact_mwg_reproduces_the_joint() {
     let state = sampler
         .run(&m, JointState::new(&m, &x0, &y0).unwrap(), 400, &mut d)
         .unwrap();
-    let counts = Vec::<f64>::try_from(m.class_indicator(&state.y).sum_dim_intlist(
+    let counts = Vec::<f64>::try_from(m.class_indicator(state.y()).sum_dim_intlist(
         [0i64].as_slice(),
         false,
         Kind::Double,

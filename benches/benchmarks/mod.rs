@@ -103,12 +103,12 @@ pub fn bench_chain(
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let mut state = init();
-            sync(device, &state.eval.log_density);
+            sync(device, state.eval().log_density());
             let start = Instant::now();
             for _ in 0..iters {
                 state = advance(state);
             }
-            sync(device, &state.eval.log_density);
+            sync(device, state.eval().log_density());
             start.elapsed()
         })
     });

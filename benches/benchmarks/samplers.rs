@@ -165,13 +165,13 @@ fn check_one(paper: Paper, model: &Path, chain: &Path) -> anyhow::Result<bool> {
             .sum(Kind::Int64)
             .int64_value(&[]);
         let y_rows_differ = state
-            .y
+            .y()
             .ne_tensor(&their_y)
             .any_dim(1, false)
             .sum(Kind::Int64)
             .int64_value(&[]);
         let x_scale = their_x.abs().max().double_value(&[]).max(1.0);
-        let x_diff = (&state.x - &their_x).abs().max().double_value(&[]);
+        let x_diff = (state.x() - &their_x).abs().max().double_value(&[]);
         let agree = decisions_differ == 0 && y_rows_differ == 0 && x_diff <= 1e-6 * x_scale;
         ok &= agree;
         println!(

@@ -34,8 +34,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut diagnostics = SweepDiagnostics::default();
     let state = JointState::new(&energy, &x0, &y0)?;
     let state = sampler.run(&energy, state, 400, &mut diagnostics)?;
-    let y = layout.decode(&state.y).squeeze_dim(1);
-    let x = state.x.squeeze_dim(1);
+    let y = layout.decode(&state.y()).squeeze_dim(1);
+    let x = state.x().squeeze_dim(1);
 
     let mut worst = 0.0f64;
     println!("label  frequency (exact 0.333)  mean of x (exact μ)");

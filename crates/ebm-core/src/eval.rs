@@ -14,11 +14,14 @@ thread_local! {
     static FEATURE_BACKWARD_PASSES: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Number of backward passes through the head `f(h, y)` run by this module on this thread.
+/// Number of backward passes through the head `f(h, y)` run by this module on this thread
+/// (a test hook for pinning the cost of kernels; hidden from the documentation).
+#[doc(hidden)]
 pub fn backward_passes() -> u64 {
     BACKWARD_PASSES.with(Cell::get)
 }
 
+#[doc(hidden)]
 /// Number of backward passes through a feature stage `h(x)` (vector-Jacobian products) run by
 /// this module on this thread.
 pub fn feature_backward_passes() -> u64 {
@@ -65,14 +68,10 @@ struct FeatureGraph {
 /// `grad_features` `[B, …]` (the shape of `h`, which is the shape of `x` without a feature stage).
 #[derive(Debug)]
 pub struct Evaluation {
-    /// `f(x, y)` `[B]`; higher = more probable.
-    pub log_density: Tensor,
-    /// `∂f/∂y` `[B, D]`, `y` treated as real.
-    pub grad_y: Tensor,
-    /// `h(x)` `[B, …]`, detached (`x` itself when the energy has no feature stage).
-    pub features: Tensor,
-    /// `∂f/∂h` `[B, …]`.
-    pub grad_features: Tensor,
+    pub(crate) log_density: Tensor,
+    pub(crate) grad_y: Tensor,
+    pub(crate) features: Tensor,
+    pub(crate) grad_features: Tensor,
     grad_x: Option<Tensor>,
     graph: Option<FeatureGraph>,
     identity_features: bool,
@@ -127,8 +126,9 @@ impl Evaluation {
     /// current `x`: one head forward and one head backward, no feature-stage work.
     /// `identity_features` says whether `h` is `x` itself (energy without a feature stage).
     ///
-    /// The result has no `∂f/∂x` and no feature graph; combine it with an evaluation at the
-    /// same `x` through [`Evaluation::select_same_x`].
+    /// The result has no `∂f/∂x` and no feature graph. Kernels do not call this directly: a
+    /// move of `y` is evaluated by [`JointState::propose_y`](crate::JointState::propose_y),
+    /// which keeps the state's cache in step.
     pub fn at_features<E: JointEnergy + ?Sized>(
         energy: &E,
         h: &Tensor,
@@ -156,7 +156,7 @@ impl Evaluation {
 
     /// Assembles a head-only evaluation from its parts (e.g. rows picked from a batched
     /// evaluation of candidates). Shapes as in the field docs.
-    pub fn at_features_parts(
+    pub(crate) fn at_features_parts(
         log_density: Tensor,
         grad_y: Tensor,
         features: Tensor,
@@ -172,6 +172,23 @@ impl Evaluation {
             graph: None,
             identity_features,
         }
+    }
+
+    /// `f(x, y)` `[B]`; higher = more probable.
+    pub fn log_density(&self) -> &Tensor {
+        &self.log_density
+    }
+    /// `∂f/∂y` `[B, D]`, `y` treated as real.
+    pub fn grad_y(&self) -> &Tensor {
+        &self.grad_y
+    }
+    /// `h(x)` `[B, …]`, detached (`x` itself when the energy has no feature stage).
+    pub fn features(&self) -> &Tensor {
+        &self.features
+    }
+    /// `∂f/∂h` `[B, …]`.
+    pub fn grad_features(&self) -> &Tensor {
+        &self.grad_features
     }
 
     /// Whether the energy that produced this evaluation has no feature stage (`h = x`).
@@ -214,7 +231,7 @@ impl Evaluation {
     /// (a discrete move): rows where `accept` `[B]` is true come from `proposal`.
     /// The feature graph of `self` stays valid; `∂f/∂x` is recomputed on demand for features
     /// energies (its value changed with `y`).
-    pub fn select_same_x(self, accept: &Tensor, proposal: Evaluation) -> Evaluation {
+    pub(crate) fn select_same_x(self, accept: &Tensor, proposal: Evaluation) -> Evaluation {
         let grad_x = match (&self.grad_x, &proposal.grad_x) {
             (Some(a), Some(b)) if self.identity_features => Some(select_rows(accept, b, a)),
             _ => None,
@@ -234,7 +251,7 @@ impl Evaluation {
     /// continuous move with an accept/reject step): rows where `accept` `[B]` is true come
     /// from `proposal`. A feature graph cannot be kept (it belongs to one `x`); `∂f/∂x` is
     /// kept when both sides know it.
-    pub fn select(self, accept: &Tensor, proposal: Evaluation) -> Evaluation {
+    pub(crate) fn select(self, accept: &Tensor, proposal: Evaluation) -> Evaluation {
         let grad_x = match (&self.grad_x, &proposal.grad_x) {
             (Some(a), Some(b)) => Some(select_rows(accept, b, a)),
             _ => None,

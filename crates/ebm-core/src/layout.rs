@@ -247,6 +247,7 @@ pub struct ColumnMaps {
     pub col_to_var: Tensor,
     /// `[V]` int64: number of values of each variable.
     pub cardinality: Tensor,
+    max_cardinality: i64,
 }
 
 impl ColumnMaps {
@@ -289,7 +290,14 @@ impl ColumnMaps {
                 .to_kind(kind)
                 .to_device(device),
             cardinality: Tensor::from_slice(&card).to_device(device),
+            max_cardinality: card.iter().copied().max().unwrap_or(2),
         }
+    }
+
+    /// The largest number of values of any variable (2 for a layout of bits only), from the
+    /// layout: reading it needs no host synchronisation.
+    pub fn max_cardinality(&self) -> i64 {
+        self.max_cardinality
     }
 
     /// Expands a per-variable mask `[B, V]` (or `[V]`) to a per-column mask `[B, D]` (or `[D]`).

@@ -30,5 +30,5 @@ pub use eval::Evaluation;
 pub use init::{XInit, YInit};
 pub use kernel::{ContinuousKernel, DiscreteKernel, StepInfo};
 pub use layout::{ColumnMaps, YLayout};
-pub use state::JointState;
+pub use state::{JointState, Proposal};
 pub use tch;

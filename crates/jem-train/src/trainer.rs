@@ -461,7 +461,8 @@ impl<M: JointEnergy> Trainer<M> {
         let state = self
             .sampler()?
             .run(&self.ema_model, state, self.config.gen_sweeps, &mut d)?;
-        Ok((state.x, layout.decode(&state.y)))
+        let (x, y) = state.into_xy();
+        Ok((x, layout.decode(&y)))
     }
 
     fn sampler(&self) -> Result<JointSampler<Gwg, Langevin>> {
@@ -493,7 +494,9 @@ impl<M: JointEnergy> Trainer<M> {
                 let y0 = noise.where_self(&free_cols, &y_pos);
                 let state = JointState::new_trusted(&self.model, &x_pos, &y0)?.with_fixed_y(obs)?;
                 let gwg = Gwg::new(self.config.gwg.clone())?;
-                y_pos = mwg::run_discrete(&gwg, &self.model, state, self.config.impute_steps)?.y;
+                y_pos = mwg::run_discrete(&gwg, &self.model, state, self.config.impute_steps)?
+                    .into_xy()
+                    .1;
             }
             // Negative phase.
             let draw = self.buffer.draw(
@@ -508,8 +511,9 @@ impl<M: JointEnergy> Trainer<M> {
             let state = self
                 .sampler()?
                 .run(&self.model, state, cfg.sweeps, &mut diag)?;
-            self.buffer.write_back(&draw.index, &state.x, &state.y);
-            Ok((state.x, state.y, diag))
+            self.buffer.write_back(&draw.index, state.x(), state.y());
+            let (x, y) = state.into_xy();
+            Ok((x, y, diag))
         })();
         self.vs.unfreeze();
         let (x_neg, y_neg, diag) = sampled?;

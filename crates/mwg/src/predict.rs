@@ -278,7 +278,7 @@ pub fn predict_by_sampling<E: JointEnergy + ?Sized, D: DiscreteKernel>(
         state = state.with_fixed_y(o.fixed)?;
     }
     let state = run_discrete(kernel, energy, state, config.steps)?;
-    let finals = layout.decode(&state.y); // [B*n, V]
+    let finals = layout.decode(state.y()); // [B*n, V]
     let mut values = Vec::with_capacity(layout.num_vars());
     let mut vote_fractions = Vec::with_capacity(layout.num_vars());
     for v in 0..layout.num_vars() {

@@ -1,8 +1,6 @@
 //! Unadjusted Langevin dynamics exactly as the paper (Eq. 3, appendix B).
 
-use ebm_core::{
-    check_positive, ContinuousKernel, Evaluation, JointEnergy, JointState, Result, StepInfo,
-};
+use ebm_core::{check_positive, ContinuousKernel, JointEnergy, JointState, Result, StepInfo};
 use serde::{Deserialize, Serialize};
 use tch::Kind;
 
@@ -93,16 +91,13 @@ impl ContinuousKernel for Langevin {
         energy: &E,
         mut state: JointState,
     ) -> Result<(JointState, StepInfo)> {
-        let grad = state.eval.grad_x(energy, &state.x)?;
-        let noise = state.x.randn_like();
-        let mut x_new = &state.x + grad * self.config.step_size + noise * self.config.noise_scale;
-        if let Some(free) = &state.x_free {
-            x_new = x_new.where_self(free, &state.x);
-        }
-        let eval = Evaluation::at(energy, &x_new, &state.y)?;
-        let ones = state.eval.log_density.ones_like();
-        state.x = x_new;
-        state.eval = eval;
+        let grad = state.grad_x(energy)?;
+        let noise = state.x().randn_like();
+        let x_new = state.x() + grad * self.config.step_size + noise * self.config.noise_scale;
+        // Clamped elements are held by the proposal itself.
+        let proposal = state.propose_x(energy, &x_new)?;
+        let ones = state.eval().log_density().ones_like();
+        let state = state.accept_all(proposal)?;
         Ok((
             state,
             StepInfo {

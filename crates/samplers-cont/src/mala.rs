@@ -1,9 +1,6 @@
 //! Metropolis-adjusted Langevin (MALA): the exact continuous kernel.
 
-use ebm_core::{
-    check_positive, eval::select_rows, ContinuousKernel, Evaluation, JointEnergy, JointState,
-    Result, StepInfo,
-};
+use ebm_core::{check_positive, ContinuousKernel, JointEnergy, JointState, Result, StepInfo};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -101,30 +98,27 @@ impl ContinuousKernel for Mala {
         energy: &E,
         mut state: JointState,
     ) -> Result<(JointState, StepInfo)> {
-        let grad = state.eval.grad_x(energy, &state.x)?;
-        let noise = state.x.randn_like();
-        let mut x_new = &state.x + &grad * self.config.step_size + noise * self.config.noise_scale;
-        let free = state.x_free.as_ref();
-        if let Some(free) = free {
-            x_new = x_new.where_self(free, &state.x);
-        }
-        let mut proposal = Evaluation::at(energy, &x_new, &state.y)?;
-        let grad_new = proposal.grad_x(energy, &x_new)?;
-        let log_alpha = &proposal.log_density - &state.eval.log_density
-            + self.log_q(&state.x, &x_new, &grad_new, free)
-            - self.log_q(&x_new, &state.x, &grad, free);
+        let grad = state.grad_x(energy)?;
+        let noise = state.x().randn_like();
+        let x_new = state.x() + &grad * self.config.step_size + noise * self.config.noise_scale;
+        // The proposal holds clamped elements at their current values.
+        let mut proposal = state.propose_x(energy, &x_new)?;
+        let grad_new = proposal.grad_x(energy)?;
+        let free = state.x_free();
+        let log_alpha = proposal.eval().log_density() - state.eval().log_density()
+            + self.log_q(state.x(), proposal.x(), &grad_new, free)
+            - self.log_q(proposal.x(), state.x(), &grad, free);
         let ok = log_alpha
             .isnan()
             .logical_not()
-            .logical_and(&proposal.log_density.isfinite());
+            .logical_and(&proposal.eval().log_density().isfinite());
         let log_u = log_alpha.rand_like().clamp_min(1e-30).log();
         let accepted = ok.logical_and(&log_u.lt_tensor(&log_alpha));
         let accept_prob = log_alpha
             .clamp_max(0.0)
             .exp()
             .where_self(&ok, &log_alpha.zeros_like());
-        state.x = select_rows(&accepted, &x_new, &state.x);
-        state.eval = state.eval.select(&accepted, proposal);
+        let state = state.accept(&accepted, proposal)?;
         Ok((
             state,
             StepInfo {

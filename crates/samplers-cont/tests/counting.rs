@@ -117,13 +117,10 @@ fn gradient_after_a_discrete_move() {
             langevin.step(&energy, state).unwrap().0
         };
         // A same-x "discrete move" that flips every label, evaluated head-only as GWG does.
-        let y_new = 1.0 - &state.y;
-        let proposal =
-            ebm_core::Evaluation::at_features(&energy, &state.eval.features, &y_new, false)
-                .unwrap();
+        let y_new = 1.0 - state.y();
+        let proposal = state.propose_y(&energy, &y_new).unwrap();
         let accept = Tensor::ones([8], (tch::Kind::Bool, tch::Device::Cpu));
-        state.eval = state.eval.select_same_x(&accept, proposal);
-        state.y = y_new;
+        state = state.accept(&accept, proposal).unwrap();
         let c = if use_mala {
             counted(&mala, &energy, state).1
         } else {

@@ -44,7 +44,7 @@ fn one_step_is_the_update_rule() {
             let state = JointState::new(&energy, &x, &y).unwrap();
             seed_everything(1234);
             let (state, info) = kernel.step(&energy, state).unwrap();
-            let err = max_abs_diff(&state.x, &expected);
+            let err = max_abs_diff(state.x(), &expected);
             assert!(
                 err < 1e-12,
                 "features={with_features} {config:?}: |x' − expected| = {err:e}"
@@ -54,7 +54,7 @@ fn one_step_is_the_update_rule() {
             assert!(to_vec(&info.accept_prob).iter().all(|&p| p == 1.0));
             assert_eq!(info.accept_prob.size(), vec![B]);
             // y is untouched.
-            assert_eq!(max_abs_diff(&state.y, &y), 0.0);
+            assert_eq!(max_abs_diff(state.y(), &y), 0.0);
         }
     }
 }
@@ -73,9 +73,9 @@ fn drift_climbs_the_log_density() {
     })
     .unwrap();
     let state = JointState::new(&energy, &x, &y).unwrap();
-    let before = to_vec(&state.eval.log_density);
+    let before = to_vec(state.eval().log_density());
     let (state, _) = kernel.step(&energy, state).unwrap();
-    let after = to_vec(&state.eval.log_density);
+    let after = to_vec(state.eval().log_density());
     for (b, a) in before.iter().zip(&after) {
         assert!(a > b, "f went down: {b} → {a}");
     }
@@ -132,7 +132,7 @@ fn clamped_elements_never_move() {
             state = kernel.step(&energy, state).unwrap().0;
         }
         let fixed = mask.expand_as(&x);
-        let moved = state.x.ne_tensor(&x);
+        let moved = state.x().ne_tensor(&x);
         let clamped_moved = moved.logical_and(&fixed).any();
         assert!(
             !bool::try_from(clamped_moved).unwrap(),
@@ -144,8 +144,8 @@ fn clamped_elements_never_move() {
             "a free element never moved"
         );
         // The cached evaluation belongs to the clamped position.
-        let fresh = Evaluation::at(&energy, &state.x, &state.y).unwrap();
-        assert!(max_abs_diff(&state.eval.log_density, &fresh.log_density) < 1e-12);
+        let fresh = Evaluation::at(&energy, state.x(), state.y()).unwrap();
+        assert!(max_abs_diff(state.eval().log_density(), fresh.log_density()) < 1e-12);
     }
 }
 
@@ -166,28 +166,31 @@ fn cached_evaluation_matches_fresh_one() {
         let mut state = JointState::new(&energy, &x, &y).unwrap();
         for step in 0..5 {
             state = kernel.step(&energy, state).unwrap().0;
-            let mut fresh = Evaluation::at(&energy, &state.x, &state.y).unwrap();
+            let mut fresh = Evaluation::at(&energy, state.x(), state.y()).unwrap();
             let what = format!("features={with_features}, step {step}");
             assert!(
-                max_abs_diff(&state.eval.log_density, &fresh.log_density) < 1e-12,
+                max_abs_diff(state.eval().log_density(), fresh.log_density()) < 1e-12,
                 "{what}: f"
             );
             assert!(
-                max_abs_diff(&state.eval.log_density, &energy.value(&state.x, &state.y)) < 1e-12,
+                max_abs_diff(
+                    state.eval().log_density(),
+                    &energy.value(state.x(), state.y())
+                ) < 1e-12,
                 "{what}: f vs formula"
             );
             assert!(
-                max_abs_diff(&state.eval.grad_y, &fresh.grad_y) < 1e-12,
+                max_abs_diff(state.eval().grad_y(), fresh.grad_y()) < 1e-12,
                 "{what}: ∂f/∂y"
             );
             assert!(
-                max_abs_diff(&state.eval.features, &fresh.features) < 1e-12,
+                max_abs_diff(state.eval().features(), fresh.features()) < 1e-12,
                 "{what}: features"
             );
-            let cached = state.eval.grad_x(&energy, &state.x).unwrap();
-            let gx = fresh.grad_x(&energy, &state.x).unwrap();
+            let cached = state.grad_x(&energy).unwrap();
+            let gx = fresh.grad_x(&energy, state.x()).unwrap();
             assert!(max_abs_diff(&cached, &gx) < 1e-12, "{what}: ∂f/∂x");
-            let formula = energy.grad_x(&state.x, &state.y);
+            let formula = energy.grad_x(state.x(), state.y());
             assert!(
                 max_abs_diff(&cached, &formula) < 1e-12,
                 "{what}: ∂f/∂x vs formula"

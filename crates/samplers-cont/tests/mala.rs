@@ -103,7 +103,7 @@ fn accept_prob_equals_independent_mh_ratio() {
                     "{what}: {n_acc}/{b} accepted"
                 );
                 let want_x = x_prop.where_self(&accepted.unsqueeze(1), &x);
-                assert!(max_abs_diff(&state.x, &want_x) < 1e-12, "{what}: new x");
+                assert!(max_abs_diff(state.x(), &want_x) < 1e-12, "{what}: new x");
                 for (&a, &p) in acc.iter().zip(&to_vec(&accept_prob)) {
                     assert!(!a || p > 0.0, "{what}: accepted with probability 0");
                 }
@@ -218,7 +218,7 @@ fn detailed_balance_of_the_kernel_transition_density() {
         let (state, info) = kernel.step(&energy, state).unwrap();
         let alpha = to_vec(&info.accept_prob);
         let accepted = to_bools(&info.accepted);
-        let x1 = to_vec(&state.x);
+        let x1 = to_vec(state.x());
         for p in 0..pairs {
             let c = classes[p];
             let (x, xp) = (x0[p], x0[pairs + p]);
@@ -299,7 +299,7 @@ fn clamped_elements_never_move() {
             state = s;
         }
         let fixed = mask.expand_as(&x);
-        let moved = state.x.ne_tensor(&x);
+        let moved = state.x().ne_tensor(&x);
         assert!(
             !bool::try_from(moved.logical_and(&fixed).any()).unwrap(),
             "a clamped element moved"
@@ -352,7 +352,7 @@ fn non_finite_proposals_are_rejected() {
         let energy = cliff_energy(bad);
         if bad.is_none() {
             let mut e = Evaluation::at(&energy, &tensor(&[1.5], &[1, 1]), &one_hot(&[0])).unwrap();
-            assert!(e.log_density.double_value(&[0]).is_finite());
+            assert!(e.log_density().double_value(&[0]).is_finite());
             let g = e.grad_x(&energy, &tensor(&[1.5], &[1, 1])).unwrap();
             assert!(
                 g.double_value(&[0, 0]).is_nan(),
@@ -368,14 +368,14 @@ fn non_finite_proposals_are_rejected() {
         assert!(n_bad > 5 && n_bad < b as usize - 5, "{n_bad} bad proposals");
 
         let state = JointState::new(&energy, &x, &y).unwrap();
-        let f0 = to_vec(&state.eval.log_density);
+        let f0 = to_vec(state.eval().log_density());
         seed_everything(8);
         let kernel = Mala::new(config.clone()).unwrap();
         let (mut state, info) = kernel.step(&energy, state).unwrap();
         let ap = to_vec(&info.accept_prob);
         let acc = to_bools(&info.accepted);
-        let x1 = to_vec(&state.x);
-        let f1 = to_vec(&state.eval.log_density);
+        let x1 = to_vec(state.x());
+        let f1 = to_vec(state.eval().log_density());
         for i in 0..b as usize {
             if bad_rows[i] {
                 assert_eq!(ap[i], 0.0, "{bad:?} chain {i}: accept_prob");
@@ -396,11 +396,11 @@ fn non_finite_proposals_are_rejected() {
             state = kernel.step(&energy, state).unwrap().0;
         }
         assert!(
-            bool::try_from(state.x.lt(1.0).all()).unwrap(),
+            bool::try_from(state.x().lt(1.0).all()).unwrap(),
             "{bad:?}: crossed"
         );
-        assert!(bool::try_from(state.eval.log_density.isfinite().all()).unwrap());
-        let gx = state.eval.grad_x(&energy, &state.x).unwrap();
+        assert!(bool::try_from(state.eval().log_density().isfinite().all()).unwrap());
+        let gx = state.grad_x(&energy).unwrap();
         assert!(bool::try_from(gx.isfinite().all()).unwrap());
     }
 }
@@ -427,32 +427,35 @@ fn cached_evaluation_matches_fresh_one() {
             n_acc += acc.iter().filter(|&&a| a).count();
             n_rej += acc.iter().filter(|&&a| !a).count();
             let what = format!("features={with_features}, step {step}");
-            let mut fresh = Evaluation::at(&energy, &state.x, &state.y).unwrap();
+            let mut fresh = Evaluation::at(&energy, state.x(), state.y()).unwrap();
             assert!(
-                max_abs_diff(&state.eval.log_density, &fresh.log_density) < 1e-12,
+                max_abs_diff(state.eval().log_density(), fresh.log_density()) < 1e-12,
                 "{what}: f"
             );
             assert!(
-                max_abs_diff(&state.eval.log_density, &energy.value(&state.x, &state.y)) < 1e-12,
+                max_abs_diff(
+                    state.eval().log_density(),
+                    &energy.value(state.x(), state.y())
+                ) < 1e-12,
                 "{what}: f vs formula"
             );
             assert!(
-                max_abs_diff(&state.eval.grad_y, &fresh.grad_y) < 1e-12,
+                max_abs_diff(state.eval().grad_y(), fresh.grad_y()) < 1e-12,
                 "{what}: ∂f/∂y"
             );
             assert!(
-                max_abs_diff(&state.eval.features, &fresh.features) < 1e-12,
+                max_abs_diff(state.eval().features(), fresh.features()) < 1e-12,
                 "{what}: features"
             );
-            let cached = state.eval.grad_x(&energy, &state.x).unwrap();
-            let gx = fresh.grad_x(&energy, &state.x).unwrap();
+            let cached = state.grad_x(&energy).unwrap();
+            let gx = fresh.grad_x(&energy, state.x()).unwrap();
             assert!(max_abs_diff(&cached, &gx) < 1e-12, "{what}: ∂f/∂x");
-            let formula = energy.grad_x(&state.x, &state.y);
+            let formula = energy.grad_x(state.x(), state.y());
             assert!(
                 max_abs_diff(&cached, &formula) < 1e-12,
                 "{what}: ∂f/∂x vs formula"
             );
-            assert_eq!(max_abs_diff(&state.y, &y), 0.0, "{what}: y changed");
+            assert_eq!(max_abs_diff(state.y(), &y), 0.0, "{what}: y changed");
         }
         assert!(
             n_acc > 10 && n_rej > 10,

@@ -42,7 +42,7 @@ fn second_moment<K: ContinuousKernel>(kernel: &K, s: f64, seed: u64) -> (f64, f6
         state = next;
         if t >= BURN_IN {
             accept += &info.accept_prob;
-            let z = state.x.square().reshape([GROUPS, -1]).mean_dim(
+            let z = state.x().square().reshape([GROUPS, -1]).mean_dim(
                 [1i64].as_slice(),
                 false,
                 Kind::Double,
@@ -219,7 +219,7 @@ fn mala_conserves_the_target() {
                 }
                 let mut ps = Vec::new();
                 for &angle in &angles {
-                    let z = standardised_projection(&energy, &state.x, &y, angle);
+                    let z = standardised_projection(&energy, state.x(), &y, angle);
                     let d = ks_statistic_std_normal(&z);
                     let p = ks_p_value(d, N as usize);
                     min_p = min_p.min(p);
@@ -236,7 +236,7 @@ fn mala_conserves_the_target() {
                 );
             }
             let mean_acc = accept.iter().sum::<f64>() / accept.len() as f64;
-            let disp = (&state.x - &x0)
+            let disp = (state.x() - &x0)
                 .square()
                 .sum_dim_intlist([1i64].as_slice(), false, None);
             let moved = disp

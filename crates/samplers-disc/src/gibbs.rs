@@ -1,8 +1,6 @@
 //! Exact random-scan Gibbs sampling on `y`: the reference kernel for tests.
 
-use ebm_core::{
-    eval::select_rows, DiscreteKernel, Evaluation, JointEnergy, JointState, Result, StepInfo,
-};
+use ebm_core::{eval::select_rows, DiscreteKernel, JointEnergy, JointState, Result, StepInfo};
 use tch::{Kind, Tensor};
 
 /// Random-scan Gibbs on `y` given `x`, targeting `p(y | x) ∝ exp(f(x, y))` (`f` higher = more
@@ -16,7 +14,8 @@ use tch::{Kind, Tensor};
 /// no free variable or non-finite energies, which stays put).
 ///
 /// **Cost**: `K_max` head evaluations (forward + backward) per chain per step, batched as one
-/// evaluation of `B · K_max` rows, where `K_max` is the largest cardinality in the layout.
+/// evaluation of `B · K_max` rows, where `K_max` is the largest cardinality in the layout (known
+/// from the layout: no host synchronisation inside `step`).
 /// Meant as a reference for tests and small problems, not for speed.
 #[derive(Clone, Debug, Default)]
 pub struct ExactGibbs;
@@ -27,16 +26,16 @@ impl DiscreteKernel for ExactGibbs {
         energy: &E,
         state: JointState,
     ) -> Result<(JointState, StepInfo)> {
-        let cols = &state.columns;
-        let y = &state.y;
+        let cols = state.columns();
+        let y = state.y();
         let (b, d) = (y.size()[0], y.size()[1]);
         let kind = y.kind();
         let device = y.device();
         let n_vars = cols.cardinality.size()[0];
-        let k_max = i64::try_from(cols.cardinality.max()).unwrap_or(2);
+        let k_max = cols.max_cardinality();
 
         // Choose one free variable per chain (uniform over free variables, Gumbel-max).
-        let var_free = match &state.y_free {
+        let var_free = match state.y_free() {
             Some(free) => free.to_kind(kind).matmul(&cols.col_to_var).gt(0.0),
             None => Tensor::ones([b, n_vars], (Kind::Bool, device)),
         };
@@ -62,59 +61,26 @@ impl DiscreteKernel for ExactGibbs {
         let card = cols.cardinality.index_select(0, &var); // [B]
         let valid_k = ks.unsqueeze(0).lt_tensor(&card.unsqueeze(1)); // [B, K]
 
-        let feats = &state.eval.features;
-        let mut rep_shape = vec![b, k_max];
-        rep_shape.extend(&feats.size()[1..]);
-        let feats_rep = feats
-            .unsqueeze(1)
-            .expand(rep_shape.as_slice(), false)
-            .reshape([&[b * k_max][..], &feats.size()[1..]].concat().as_slice());
-        let eval_all = Evaluation::at_features(
-            energy,
-            &feats_rep,
-            &cands.reshape([b * k_max, d]),
-            state.eval.identity_features(),
-        )?;
-        let f_all = eval_all.log_density.view([b, k_max]);
-        let logits = f_all.where_self(&valid_k, &Tensor::full_like(&f_all, f64::NEG_INFINITY));
-        let finite = logits
-            .isfinite()
-            .logical_or(&valid_k.logical_not())
-            .all_dim(1, false);
-        let ok = has_free.logical_and(&finite);
-        let logits = select_rows(&ok, &logits, &f_all.zeros_like());
-        let u = Tensor::rand([b, k_max], (kind, device)).clamp_min(1e-30);
-        let gumbel = -(-u.log()).log();
-        let choice = (logits.log_softmax(1, kind) + gumbel).argmax(1, false); // [B]
-
-        let rows = Tensor::arange(b, (Kind::Int64, device)) * k_max + &choice;
-        let y_new = cands.reshape([b * k_max, d]).index_select(0, &rows);
-        let pick = |t: &Tensor| t.index_select(0, &rows);
-        let chosen = Evaluation::at_features_parts(
-            pick(&eval_all.log_density),
-            pick(&eval_all.grad_y),
-            feats.shallow_clone(),
-            pick(&eval_all.grad_features),
-            state.eval.identity_features(),
-        );
+        // One batched head evaluation of the B · K candidates; draw from the full conditional.
+        let mut ok = None;
+        let proposal = state.propose_y_among(energy, &cands, |f_all| {
+            let logits = f_all.where_self(&valid_k, &Tensor::full_like(f_all, f64::NEG_INFINITY));
+            let finite = logits
+                .isfinite()
+                .logical_or(&valid_k.logical_not())
+                .all_dim(1, false);
+            let good = has_free.logical_and(&finite);
+            let logits = select_rows(&good, &logits, &f_all.zeros_like());
+            let u = Tensor::rand([b, k_max], (kind, device)).clamp_min(1e-30);
+            let gumbel = -(-u.log()).log();
+            ok = Some(good);
+            Ok((logits.log_softmax(1, kind) + gumbel).argmax(1, false))
+        })?;
+        let ok = ok.unwrap_or_else(|| has_free.zeros_like());
         let accept_prob = ok.to_kind(kind);
-        let JointState {
-            x,
-            y,
-            eval,
-            y_free,
-            x_free,
-            columns,
-        } = state;
+        let next = state.accept(&ok, proposal)?;
         Ok((
-            JointState {
-                y: select_rows(&ok, &y_new, &y),
-                eval: eval.select_same_x(&ok, chosen),
-                x,
-                y_free,
-                x_free,
-                columns,
-            },
+            next,
             StepInfo {
                 accept_prob,
                 accepted: ok,

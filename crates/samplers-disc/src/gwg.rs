@@ -2,8 +2,7 @@
 //! as the joint-EBM paper uses it (docs/REFERENCE-NOTES.md §1).
 
 use ebm_core::{
-    check_positive, eval::select_rows, DiscreteKernel, Evaluation, JointEnergy, JointState, Result,
-    StepInfo,
+    check_positive, eval::select_rows, DiscreteKernel, JointEnergy, JointState, Result, StepInfo,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -59,8 +58,10 @@ pub struct Gwg {
 }
 
 /// The proposal at one state: log-probabilities over cells and which chains can propose.
+/// (A test hook, hidden from the documentation.)
+#[doc(hidden)]
 #[derive(Debug)]
-pub struct Proposal {
+pub struct CellProposal {
     /// `[B, D]` `log q(cell | y)`; `-inf` for cells that cannot be chosen.
     pub log_probs: Tensor,
     /// `[B]` bool: the chain has at least one free cell and finite scores.
@@ -87,8 +88,8 @@ impl Gwg {
         y: &Tensor,
         grad_y: &Tensor,
         y_free: Option<&Tensor>,
-    ) -> Proposal {
-        let cols = &state.columns;
+    ) -> CellProposal {
+        let cols = state.columns();
         let current = (grad_y * y).matmul(&cols.same_var);
         let d_cat = grad_y - &current;
         let d_bit = (1.0 - 2.0 * y) * grad_y;
@@ -107,14 +108,15 @@ impl Gwg {
         let logits = scores.where_self(&allowed, &neg_inf);
         // Rows that cannot propose get a harmless uniform placeholder and are rejected later.
         let logits = select_rows(&valid, &logits, &scores.zeros_like());
-        Proposal {
+        CellProposal {
             log_probs: logits.log_softmax(1, logits.kind()),
             valid,
         }
     }
 
     /// Draws one cell per chain from `log_probs` `[B, D]` by the Gumbel-max trick (no host
-    /// synchronisation): `[B]` int64.
+    /// synchronisation): `[B]` int64. (A test hook, hidden from the documentation.)
+    #[doc(hidden)]
     pub fn sample_cells(log_probs: &Tensor) -> Tensor {
         let u = log_probs.rand_like().clamp_min(1e-30);
         let gumbel = -(-u.log()).log();
@@ -123,7 +125,8 @@ impl Gwg {
 
     /// One step with the proposed cell `[B]` (int64) and `log_u` `[B]` (log of the uniform
     /// used for acceptance) given: the deterministic part of [`DiscreteKernel::step`], exposed
-    /// for tests that build the exact transition matrix.
+    /// for tests that build the exact transition matrix (hidden from the documentation).
+    #[doc(hidden)]
     pub fn step_with<E: JointEnergy + ?Sized>(
         &self,
         energy: &E,
@@ -131,7 +134,7 @@ impl Gwg {
         cell: &Tensor,
         log_u: &Tensor,
     ) -> Result<(JointState, StepInfo)> {
-        let fwd = self.proposal(&state, &state.y, &state.eval.grad_y, state.y_free.as_ref());
+        let fwd = self.proposal(&state, state.y(), state.eval().grad_y(), state.y_free());
         self.finish(energy, state, fwd, cell, log_u)
     }
 
@@ -139,12 +142,12 @@ impl Gwg {
         &self,
         energy: &E,
         state: JointState,
-        fwd: Proposal,
+        fwd: CellProposal,
         cell: &Tensor,
         log_u: &Tensor,
     ) -> Result<(JointState, StepInfo)> {
-        let cols = &state.columns;
-        let y = &state.y;
+        let cols = state.columns();
+        let y = state.y();
         let d = y.size()[1];
         let e = cell.one_hot(d).to_kind(y.kind());
         let group = e.matmul(&cols.same_var);
@@ -156,22 +159,23 @@ impl Gwg {
             .gather(1, &cell.unsqueeze(1), false)
             .squeeze_dim(1);
 
-        let proposal = Evaluation::at_features(
-            energy,
-            &state.eval.features,
-            &y_new,
-            state.eval.identity_features(),
-        )?;
-        let rev = self.proposal(&state, &y_new, &proposal.grad_y, state.y_free.as_ref());
+        let proposal = state.propose_y(energy, &y_new)?;
+        let rev = self.proposal(
+            &state,
+            proposal.y(),
+            proposal.eval().grad_y(),
+            state.y_free(),
+        );
         let lq_rev = rev.log_probs.gather(1, &reverse_cell, false).squeeze_dim(1);
 
-        let log_alpha = &proposal.log_density - &state.eval.log_density + &lq_rev - &lq_fwd;
+        let f_new = proposal.eval().log_density();
+        let log_alpha = f_new - state.eval().log_density() + &lq_rev - &lq_fwd;
         // The reverse proposal must be a real one: where it is invalid (non-finite scores at
         // `y'`) its `log_probs` are only a placeholder, and `y'` could never be left again.
         let ok = fwd
             .valid
             .logical_and(&rev.valid)
-            .logical_and(&proposal.log_density.isfinite())
+            .logical_and(&f_new.isfinite())
             .logical_and(&lq_rev.isfinite())
             .logical_and(&log_alpha.isnan().logical_not());
         let accepted = ok.logical_and(&log_u.lt_tensor(&log_alpha));
@@ -179,23 +183,7 @@ impl Gwg {
             .clamp_max(0.0)
             .exp()
             .where_self(&ok, &log_alpha.zeros_like());
-
-        let JointState {
-            x,
-            y,
-            eval,
-            y_free,
-            x_free,
-            columns,
-        } = state;
-        let next = JointState {
-            y: select_rows(&accepted, &y_new, &y),
-            eval: eval.select_same_x(&accepted, proposal),
-            x,
-            y_free,
-            x_free,
-            columns,
-        };
+        let next = state.accept(&accepted, proposal)?;
         Ok((
             next,
             StepInfo {
@@ -212,9 +200,14 @@ impl DiscreteKernel for Gwg {
         energy: &E,
         state: JointState,
     ) -> Result<(JointState, StepInfo)> {
-        let fwd = self.proposal(&state, &state.y, &state.eval.grad_y, state.y_free.as_ref());
+        let fwd = self.proposal(&state, state.y(), state.eval().grad_y(), state.y_free());
         let cell = Self::sample_cells(&fwd.log_probs);
-        let log_u = state.eval.log_density.rand_like().clamp_min(1e-30).log();
+        let log_u = state
+            .eval()
+            .log_density()
+            .rand_like()
+            .clamp_min(1e-30)
+            .log();
         self.finish(energy, state, fwd, &cell, &log_u)
     }
 

@@ -16,4 +16,6 @@ mod gwg;
 
 pub use ebm_core::{DiscreteKernel, StepInfo};
 pub use gibbs::ExactGibbs;
-pub use gwg::{Gwg, GwgConfig, Proposal};
+#[doc(hidden)]
+pub use gwg::CellProposal;
+pub use gwg::{Gwg, GwgConfig};

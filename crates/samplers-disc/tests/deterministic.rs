@@ -43,9 +43,9 @@ fn check_proposal_enumeration<M: HostModel>(model: &M, temp: f64, fixed: Option<
             .with_fixed_y(&Tensor::from_slice(&flat).view([n as i64, nv as i64]))
             .unwrap();
     }
-    let grads = to_f64(&state.eval.grad_y);
+    let grads = to_f64(state.eval().grad_y());
     let kernel = gwg(temp);
-    let prop = kernel.proposal(&state, &state.y, &state.eval.grad_y, state.y_free.as_ref());
+    let prop = kernel.proposal(&state, state.y(), state.eval().grad_y(), state.y_free());
     let lq = to_f64(&prop.log_probs);
     let valid = to_bool(&prop.valid);
     let mut worst = 0.0f64;
@@ -310,7 +310,7 @@ fn gwg_extreme_scale_log_densities() {
             let (next, info) = kernel.step(&model, state).unwrap();
             let a = to_f64(&info.accept_prob);
             assert!(a.iter().all(|p| p.is_finite() && (0.0..=1.0).contains(p)));
-            let ends = decode_indices(layout, &next.y);
+            let ends = decode_indices(layout, next.y());
             let moved = ends.iter().zip(&idx).filter(|(e, s)| e != s).count() as f64;
             let n = idx.len() as f64;
             let expect: f64 = (0..states.len()).map(|i| 1.0 - k.p[i][i]).sum::<f64>() * reps as f64;
@@ -338,7 +338,7 @@ fn check_proposal_enumeration_loose<M: HostModel>(model: &M) {
     let (n, d) = (configs.len(), layout.dim());
     let ys: Vec<Vec<f64>> = configs.iter().map(|c| one_hot(layout, c)).collect();
     let state = JointState::new(model, &dummy_x(n), &rows_to_tensor(&ys, d)).unwrap();
-    let prop = gwg(2.0).proposal(&state, &state.y, &state.eval.grad_y, None);
+    let prop = gwg(2.0).proposal(&state, state.y(), state.eval().grad_y(), None);
     let lq = to_f64(&prop.log_probs);
     assert!(to_bool(&prop.valid).iter().all(|&v| v));
     let free = vec![true; layout.num_vars()];
@@ -455,8 +455,8 @@ fn gwg_non_finite_energies_and_gradients_reject_per_chain() {
     // Sanity of the fault injection against the tch energy and its gradient.
     let ys: Vec<Vec<f64>> = states.iter().map(|s| one_hot(&layout, s)).collect();
     let probe = JointState::new(&energy, &dummy_x(states.len()), &rows_to_tensor(&ys, 7)).unwrap();
-    let f = to_f64(&probe.eval.log_density);
-    let g = to_f64(&probe.eval.grad_y);
+    let f = to_f64(probe.eval().log_density());
+    let g = to_f64(probe.eval().grad_y());
     for (i, fault) in faults.iter().enumerate() {
         let grad_finite = g[i * 7..(i + 1) * 7].iter().all(|x| x.is_finite());
         let ok = match fault {
@@ -570,7 +570,7 @@ fn gwg_non_finite_energies_and_gradients_reject_per_chain() {
     let (next, info) = kernel.step(&energy, state).unwrap();
     let a = to_f64(&info.accept_prob);
     let acc = to_bool(&info.accepted);
-    let ends = decode_indices(&layout, &next.y);
+    let ends = decode_indices(&layout, next.y());
     let (mut moved, mut expect, mut var) = (0.0, 0.0, 0.0);
     for r in 0..start.len() {
         assert!(
@@ -660,7 +660,7 @@ fn gibbs_non_finite_energies_reject_per_chain() {
     let state = JointState::new(&energy, &x, &y).unwrap();
     let (next, info) = ExactGibbs.step(&energy, state).unwrap();
     let a = to_f64(&info.accept_prob);
-    let ends = decode_indices(&layout, &next.y);
+    let ends = decode_indices(&layout, next.y());
     let mut hist = vec![vec![0u64; n]; n];
     for r in 0..start.len() {
         assert!(a[r] == 0.0 || a[r] == 1.0, "accept_prob {}", a[r]);
@@ -731,7 +731,7 @@ fn fully_clamped_chains_never_move() {
             let (next, info) = kernel(state);
             let a = to_f64(&info.accept_prob);
             let acc = to_bool(&info.accepted);
-            let ends = decode_indices(&layout, &next.y);
+            let ends = decode_indices(&layout, next.y());
             for r in 0..b {
                 assert!(a[r].is_finite() && (0.0..=1.0).contains(&a[r]));
                 if r % 2 == 0 {
@@ -755,7 +755,7 @@ fn fully_clamped_chains_never_move() {
             .with_fixed_y(&all)
             .unwrap();
         let (next, info) = kernel(state);
-        assert!(next.y.equal(&y0));
+        assert!(next.y().equal(&y0));
         assert!(to_f64(&info.accept_prob).iter().all(|&a| a == 0.0));
         assert!(!to_bool(&info.accepted).iter().any(|&a| a));
     };

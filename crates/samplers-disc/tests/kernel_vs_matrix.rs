@@ -42,7 +42,7 @@ fn one_step_from_every_state<E: JointEnergy>(
     let (next, info) = step(state);
     let full = host_configs(layout);
     let idx = index_map(states);
-    let ends: Vec<usize> = decode_indices(layout, &next.y)
+    let ends: Vec<usize> = decode_indices(layout, next.y())
         .into_iter()
         .map(|e| {
             *idx.get(&full[e])

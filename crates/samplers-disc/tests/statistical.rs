@@ -129,7 +129,7 @@ fn pilot_tau<M: HostModel, K: DiscreteKernel>(
     let mut trace = Vec::with_capacity(steps);
     for _ in 0..steps {
         state = kernel.step(&target.model, state).unwrap().0;
-        trace.push((target.stats)(&state.y));
+        trace.push((target.stats)(state.y()));
     }
     let t = Tensor::stack(&trace, 0); // [steps, chains, S]
     let s = t.size()[2] as usize;
@@ -191,7 +191,7 @@ fn gwg_tv_test<M: HostModel>(
         state = next;
     }
     let t_run = t1.elapsed().as_secs_f64();
-    let ends = decode_indices(layout, &state.y);
+    let ends = decode_indices(layout, state.y());
     let observed = tv(&counts(&ends, target.pi.len()), &target.pi);
     let (mean, sd, threshold) = iid_tv_quantile(&target.pi, n_chains, 200, &mut rng);
     println!(
@@ -287,18 +287,18 @@ fn conservation<M: HostModel, K: DiscreteKernel>(
         "exact move rate {move_rate} too small to be a check"
     );
     for step in 1..=10 {
-        let prev = state.y.shallow_clone();
+        let prev = state.y().shallow_clone();
         let (next, info) = kernel.step(&target.model, state).unwrap();
         let a = to_f64(&info.accept_prob);
         assert!(a.iter().all(|p| p.is_finite() && (0.0..=1.0).contains(p)));
         // "Moved" = the state changed (ExactGibbs reports every redraw as accepted, even one
         // that redraws the current value).
-        ever = ever.logical_or(&next.y.ne_tensor(&prev).any_dim(1, false));
+        ever = ever.logical_or(&next.y().ne_tensor(&prev).any_dim(1, false));
         state = next;
         if step != 1 && step != 10 {
             continue;
         }
-        let ends = decode_indices(layout, &state.y);
+        let ends = decode_indices(layout, state.y());
         let changed = ends.iter().zip(&start).filter(|(a, b)| a != b).count() as f64 / n as f64;
         let ever_moved = to_bool(&ever).iter().filter(|&&m| m).count() as f64 / n as f64;
         let c = counts(&ends, target.pi.len());

@@ -849,13 +849,13 @@ pub fn kernel_gwg<E: JointEnergy>(
         state = state.with_fixed_y(&Tensor::from_slice(f)).unwrap();
     }
     let cells = Tensor::from_slice(&pairs.iter().map(|p| p.1 as i64).collect::<Vec<_>>());
-    let prop = kernel.proposal(&state, &state.y, &state.eval.grad_y, state.y_free.as_ref());
+    let prop = kernel.proposal(&state, state.y(), state.eval().grad_y(), state.y_free());
     let lq = to_f64(&prop.log_probs.gather(1, &cells.unsqueeze(1), false));
     let log_u = Tensor::full([pairs.len() as i64], f64::NEG_INFINITY, F64);
     let (next, info) = kernel.step_with(energy, state, &cells, &log_u).unwrap();
     let acc = to_f64(&info.accept_prob);
     let accepted = to_bool(&info.accepted);
-    let ends = decode_indices(layout, &next.y);
+    let ends = decode_indices(layout, next.y());
     let n = states.len();
     let mut p = vec![vec![0.0; n]; n];
     let mut rows = Vec::with_capacity(pairs.len());
