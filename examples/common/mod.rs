@@ -53,6 +53,9 @@ pub struct CommonArgs {
     /// Weight of the L2 penalty on energies (≈ 0.1 stabilises a diverging run; 0 = off).
     #[arg(long)]
     pub l2_energy: Option<f64>,
+    /// Clip the global gradient norm to this value before each optimiser step (0 = off).
+    #[arg(long)]
+    pub clip_grad: Option<f64>,
     /// Override the preset's evaluation interval in iterations (0 = only at the end).
     #[arg(long)]
     pub eval_every: Option<usize>,
@@ -86,7 +89,7 @@ pub struct CommonArgs {
 
 impl CommonArgs {
     /// Applies the overriding flags (`--seed`, `--iterations`, `--lr`, `--sweeps`,
-    /// `--l2-energy`, `--cond-weight`, `--eval-every`, `--eval-examples`, `--negative-labels`,
+    /// `--l2-energy`, `--clip-grad`, `--cond-weight`, `--eval-every`, `--eval-examples`, `--negative-labels`,
     /// `--gen-sweeps`, `--gen-start`) to a preset.
     pub fn apply(&self, config: &mut jem_train::TrainConfig) {
         if let Some(s) = self.seed {
@@ -103,6 +106,9 @@ impl CommonArgs {
         }
         if let Some(c) = self.l2_energy {
             config.l2_energy = c;
+        }
+        if let Some(c) = self.clip_grad {
+            config.clip_grad = c;
         }
         if let Some(a) = self.cond_weight {
             config.cond_weight = a;

@@ -33,6 +33,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
                 r.lr = cfg.lr;
                 r.sweeps = cfg.sweeps;
                 r.l2_energy = cfg.l2_energy;
+                r.clip_grad = cfg.clip_grad;
                 r.cond_weight = cfg.cond_weight;
                 r.eval_every = cfg.eval_every;
                 r.eval_examples = cfg.eval_examples;

@@ -62,13 +62,18 @@ pub enum Error {
     /// The requested device cannot be used.
     #[error("device: {0}")]
     Device(String),
-    /// A file could not be read or written.
+    /// A file could not be read or written, or did not hold what was expected. Build it with
+    /// [`Error::file`] or [`Error::io`]; match the operating-system cause with
+    /// [`Error::io_kind`] (e.g. `NotFound`).
     #[error("{path}: {message}")]
     File {
         /// The file.
         path: PathBuf,
         /// What went wrong and what was expected.
         message: String,
+        /// The operating-system error behind it, when there is one.
+        #[source]
+        source: Option<std::io::Error>,
     },
     /// Training produced a non-finite loss, energy or parameter, or energies beyond the
     /// configured magnitude.
@@ -94,6 +99,35 @@ impl Error {
             param,
             value: value.to_string(),
             reason: reason.into(),
+        }
+    }
+
+    /// [`Error::File`] without an operating-system cause (e.g. a file with the wrong content).
+    pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::File {
+            path: path.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`Error::File`] caused by `source`: the message is `"{context}: {source}"`, and the
+    /// source stays reachable through [`std::error::Error::source`] and [`Error::io_kind`].
+    pub fn io(path: impl Into<PathBuf>, context: &str, source: std::io::Error) -> Self {
+        Error::File {
+            path: path.into(),
+            message: format!("{context}: {source}"),
+            source: Some(source),
+        }
+    }
+
+    /// The kind of the operating-system error behind a [`Error::File`], if any.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            Error::File {
+                source: Some(e), ..
+            } => Some(e.kind()),
+            _ => None,
         }
     }
 
@@ -128,5 +162,26 @@ pub fn check_non_negative(param: &'static str, value: f64) -> Result<()> {
         Ok(())
     } else {
         Err(Error::config(param, value, "must be finite and ≥ 0"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_errors_keep_their_io_cause() {
+        let e = Error::io(
+            "/nowhere/x.bin",
+            "cannot read",
+            std::io::ErrorKind::NotFound.into(),
+        );
+        assert_eq!(e.io_kind(), Some(std::io::ErrorKind::NotFound));
+        let src = std::error::Error::source(&e).expect("a source");
+        assert!(src.downcast_ref::<std::io::Error>().is_some());
+        assert!(e.to_string().starts_with("/nowhere/x.bin: cannot read: "));
+        let plain = Error::file("/a", "wrong content");
+        assert_eq!(plain.io_kind(), None);
+        assert!(std::error::Error::source(&plain).is_none());
     }
 }

@@ -28,7 +28,7 @@ pub struct IdxArray {
 /// what was expected: a missing file, a bad gzip stream, a bad magic number or type code, a
 /// header cut short, or a data length that differs from the product of the dimensions.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let raw = std::fs::read(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    let raw = std::fs::read(path).map_err(|e| ebm_core::Error::io(path, "cannot read", e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut bytes = Vec::new();
         MultiGzDecoder::new(raw.as_slice())
@@ -138,7 +138,7 @@ pub fn write_idx(path: &Path, array: &IdxArray, gzip: bool) -> Result<()> {
         bytes.extend_from_slice(&d.to_be_bytes());
     }
     bytes.extend_from_slice(&array.data);
-    let io = |e: std::io::Error| file_error(path, format!("cannot write: {e}"));
+    let io = |e: std::io::Error| ebm_core::Error::io(path, "cannot write", e);
     if gzip {
         let file = std::fs::File::create(path).map_err(io)?;
         let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
@@ -153,6 +153,12 @@ pub fn write_idx(path: &Path, array: &IdxArray, gzip: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_file_reports_not_found() {
+        let e = read_idx(Path::new("/no/such/dir/train-images-idx3-ubyte")).unwrap_err();
+        assert_eq!(e.io_kind(), Some(std::io::ErrorKind::NotFound), "{e}");
+    }
 
     fn message(e: ebm_core::Error) -> String {
         match e {

@@ -44,10 +44,7 @@ pub use toy::EightGaussians;
 
 /// [`ebm_core::Error::File`] for `path` with `message`.
 pub(crate) fn file_error(path: &Path, message: impl Into<String>) -> ebm_core::Error {
-    ebm_core::Error::File {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
+    ebm_core::Error::file(path, message)
 }
 
 /// One batch: `x` `[B, …]`, labels `y` `[B, D]` (valid one-hot labels everywhere; entries of

@@ -372,7 +372,7 @@ mod tests {
         write_split(dir.path(), "t10k", 4, 3, false);
         let e = Mnist::from_dir(dir.path(), MnistConfig::default()).unwrap_err();
         match &e {
-            ebm_core::Error::File { path, message } => {
+            ebm_core::Error::File { path, message, .. } => {
                 assert!(path.ends_with("t10k-labels-idx1-ubyte"), "{e}");
                 assert!(
                     message.contains("3 labels") && message.contains("4 images"),

@@ -164,7 +164,7 @@ impl Npz {
     /// Opens the archive; a missing file or one that is not a readable zip (e.g. truncated,
     /// which loses the central directory) is an error naming `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
+        let file = File::open(path).map_err(|e| ebm_core::Error::io(path, "cannot open", e))?;
         let archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
             file_error(
                 path,

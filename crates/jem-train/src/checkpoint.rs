@@ -16,11 +16,8 @@ use std::path::{Path, PathBuf};
 /// Name of the pointer file.
 pub const LATEST: &str = "LATEST";
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+fn io_err(path: &Path, e: std::io::Error) -> Error {
+    Error::io(path, "checkpoint I/O", e)
 }
 
 fn sync_file(path: &Path) -> Result<()> {
@@ -96,7 +93,11 @@ pub fn resolve(dir: &Path) -> Result<PathBuf> {
         return Ok(dir.to_path_buf());
     }
     if !dir.is_dir() {
-        return Err(io_err(dir, "no such checkpoint directory"));
+        return Err(Error::io(
+            dir,
+            "no such checkpoint directory",
+            std::io::ErrorKind::NotFound.into(),
+        ));
     }
     if let Ok(name) = fs::read_to_string(dir.join(LATEST)) {
         let p = dir.join(name.trim());
@@ -107,7 +108,7 @@ pub fn resolve(dir: &Path) -> Result<PathBuf> {
     list(dir)?
         .into_iter()
         .next()
-        .ok_or_else(|| io_err(dir, "no complete checkpoint (ckpt-*/state.json) found"))
+        .ok_or_else(|| Error::file(dir, "no complete checkpoint (ckpt-*/state.json) found"))
 }
 
 #[cfg(test)]
@@ -130,7 +131,7 @@ mod tests {
         // a crash while writing checkpoint 4: the writer fails half-way
         let r = write_atomically(d, 4, |tmp| {
             fs::write(tmp.join("model.safetensors"), b"partial").unwrap();
-            Err(io_err(tmp, "simulated crash"))
+            Err(Error::file(tmp, "simulated crash"))
         });
         assert!(r.is_err());
         assert!(resolve(d).unwrap().ends_with("ckpt-00000003"));

@@ -68,6 +68,9 @@ pub struct TrainConfig {
     pub ema_decay: f64,
     /// Weight `c` of the L2 penalty `c · (mean f⁺² + mean f⁻²)` on energies (0 = off).
     pub l2_energy: f64,
+    /// Clip the global L2 norm of the parameter gradient to this value before each Adam step
+    /// (0 = off, the paper's setting; the authors' joint code offers it as an option).
+    pub clip_grad: f64,
     /// Weight `α` of an **extra** conditional pseudo-log-likelihood term
     /// `−α · mean Σ_v log p(y_v | y_¬v, x⁺)` added to the loss (**not in the paper**; 0 = off =
     /// the paper). The joint log-likelihood already contains `log p(y | x)` once
@@ -126,6 +129,7 @@ impl Default for TrainConfig {
             adam: AdamConfig::default(),
             ema_decay: 0.99,
             l2_energy: 0.0,
+            clip_grad: 0.0,
             cond_weight: 0.0,
             negative_labels: NegativeLabels::Sampled,
             max_abs_energy: 1e5,
@@ -207,6 +211,7 @@ impl TrainConfig {
             ));
         }
         check_non_negative("l2_energy", self.l2_energy)?;
+        check_non_negative("clip_grad", self.clip_grad)?;
         check_non_negative("cond_weight", self.cond_weight)?;
         check_non_negative("max_abs_energy", self.max_abs_energy)?;
         if self.eval_chains < 1 {

@@ -218,43 +218,31 @@ impl<M: JointEnergy> Trainer<M> {
     ) -> Result<Self> {
         let ckpt = checkpoint::resolve(dir)?;
         let state_path = ckpt.join("state.json");
-        let text = std::fs::read_to_string(&state_path).map_err(|e| Error::File {
-            path: state_path.clone(),
-            message: e.to_string(),
-        })?;
-        let state: RunState = serde_json::from_str(&text).map_err(|e| Error::File {
-            path: state_path.clone(),
-            message: format!("not a valid run state: {e}"),
-        })?;
+        let text = std::fs::read_to_string(&state_path)
+            .map_err(|e| Error::io(&state_path, "cannot read the run state", e))?;
+        let state: RunState = serde_json::from_str(&text)
+            .map_err(|e| Error::file(&state_path, format!("not a valid run state: {e}")))?;
         let mut config = state.config.clone();
         overrides(&mut config);
         config.validate()?;
         let (mut vs, model, mut ema_vs, ema_model) = build_pair(device, &build);
         let load = |vs: &mut VarStore, name: &str| -> Result<()> {
             let p = ckpt.join(name);
-            vs.load(&p).map_err(|e| Error::File {
-                path: p.clone(),
-                message: format!("cannot load parameters: {e}"),
-            })
+            vs.load(&p)
+                .map_err(|e| Error::file(&p, format!("cannot load parameters: {e}")))
         };
         load(&mut vs, "model.safetensors")?;
         load(&mut ema_vs, "ema.safetensors")?;
         ema_vs.freeze();
         let read = |name: &str| -> Result<Vec<(String, Tensor)>> {
             let p = ckpt.join(name);
-            Tensor::read_safetensors(&p).map_err(|e| Error::File {
-                path: p.clone(),
-                message: format!("cannot read: {e}"),
-            })
+            Tensor::read_safetensors(&p).map_err(|e| Error::file(&p, format!("cannot read: {e}")))
         };
         let get = |ts: &[(String, Tensor)], key: &str, file: &str| -> Result<Tensor> {
             ts.iter()
                 .find(|(n, _)| n == key)
                 .map(|(_, t)| t.to_device(device))
-                .ok_or_else(|| Error::File {
-                    path: ckpt.join(file),
-                    message: format!("missing tensor {key}"),
-                })
+                .ok_or_else(|| Error::file(ckpt.join(file), format!("missing tensor {key}")))
         };
         let mut adam = Adam::new(&vs, config.adam.clone());
         adam.load_state(&read("optimizer.safetensors")?, state.adam_steps)?;
@@ -271,10 +259,10 @@ impl<M: JointEnergy> Trainer<M> {
         let layout = model.y_layout().clone();
         state.y_init.validate(&layout)?;
         if buffer.y.size().get(1).copied() != Some(layout.dim() as i64) {
-            return Err(Error::File {
-                path: ckpt.join("buffer.safetensors"),
-                message: "label width does not match the model".into(),
-            });
+            return Err(Error::file(
+                ckpt.join("buffer.safetensors"),
+                "label width does not match the model",
+            ));
         }
         let all_y = enumerated_labels(&config, &layout, device)?;
         Ok(Self {
@@ -583,7 +571,8 @@ impl<M: JointEnergy> Trainer<M> {
             }
         }
         loss.backward();
-        self.adam.step(lr);
+        let clip = (self.config.clip_grad > 0.0).then_some(self.config.clip_grad);
+        self.adam.step_clipped(lr, clip)?;
         ema_update(&self.ema_vs, &self.vs, self.config.ema_decay)?;
         self.iteration += 1;
         Ok(IterationReport {
@@ -668,10 +657,7 @@ impl<M: JointEnergy> Trainer<M> {
             y_init: self.y_init.clone(),
         };
         checkpoint::write_atomically(dir, self.iteration, |tmp| {
-            let file_err = |p: PathBuf, e: tch::TchError| Error::File {
-                path: p,
-                message: e.to_string(),
-            };
+            let file_err = |p: PathBuf, e: tch::TchError| Error::file(p, e.to_string());
             let p = tmp.join("model.safetensors");
             self.vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
             let p = tmp.join("ema.safetensors");
@@ -689,14 +675,9 @@ impl<M: JointEnergy> Trainer<M> {
             )
             .map_err(|e| file_err(p.clone(), e))?;
             let p = tmp.join("state.json");
-            let text = serde_json::to_string_pretty(&state).map_err(|e| Error::File {
-                path: p.clone(),
-                message: e.to_string(),
-            })?;
-            std::fs::write(&p, text).map_err(|e| Error::File {
-                path: p.clone(),
-                message: e.to_string(),
-            })
+            let text =
+                serde_json::to_string_pretty(&state).map_err(|e| Error::file(&p, e.to_string()))?;
+            std::fs::write(&p, text).map_err(|e| Error::io(&p, "cannot write", e))
         })
     }
 
