@@ -126,12 +126,14 @@ impl Adam {
                     Some(c) => g.f_mul(c)?,
                     None => g.shallow_clone(),
                 };
-                m.f_mul_scalar_(b1)?.f_add_(&gs.f_mul_scalar(1.0 - b1)?)?;
-                v.f_mul_scalar_(b2)?
+                // In-place ops return a handle to the same tensor; only the errors matter.
+                let _ = m.f_mul_scalar_(b1)?.f_add_(&gs.f_mul_scalar(1.0 - b1)?)?;
+                let _ = v
+                    .f_mul_scalar_(b2)?
                     .f_add_(&gs.f_mul(&gs)?.f_mul_scalar(1.0 - b2)?)?;
                 let denom = v.f_div_scalar(c2)?.f_sqrt()?.f_add_scalar(eps)?;
-                var.f_sub_(&m.f_div_scalar(c1)?.f_div(&denom)?.f_mul_scalar(lr)?)?;
-                g.f_zero_()?;
+                let _ = var.f_sub_(&m.f_div_scalar(c1)?.f_div(&denom)?.f_mul_scalar(lr)?)?;
+                let _ = g.f_zero_()?;
             }
             Ok(())
         })
