@@ -15,10 +15,9 @@ use clap::Parser;
 use common::{plot, CommonArgs};
 use ebm_data::judge::SpriteJudge;
 use ebm_data::{from_logit, DSprites, DSpritesConfig, DataSource};
-use jem_train::{CnnEnergy, NegativeLabels, TrainConfig, Trainer, YInitMode};
-use joint_ebm::cont::LangevinConfig;
-use joint_ebm::ebm_core::{seed_everything, YLayout};
-use joint_ebm::tch::{nn, Device, Kind, Tensor};
+use jem_train::{presets, CnnEnergy, Trainer};
+use joint_ebm::ebm_core::seed_everything;
+use joint_ebm::tch::{Device, Kind, Tensor};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -33,52 +32,6 @@ struct Args {
     /// Judge samples per position bin and coordinate (16 bins × 2 coordinates).
     #[arg(long, default_value_t = 16)]
     judge_per_bin: i64,
-}
-
-/// Table 3 of the paper, verbatim.
-fn paper_preset() -> TrainConfig {
-    TrainConfig {
-        iterations: 180_000,
-        batch_size: 100,
-        lr: 1e-5,
-        warmup_iters: 10_000,
-        sweeps: 40,
-        langevin: LangevinConfig::from_paper(3e-3, 4.5e-7),
-        y_init: YInitMode::Uniform,
-        eval_every: 5_000,
-        eval_examples: 0,
-        checkpoint_every: 5_000,
-        ..TrainConfig::default()
-    }
-}
-
-/// Fits training into about 15 minutes on 2 CPU cores (see README and docs/EXPERIMENTS.md).
-/// The paper's objective (joint log-likelihood, no extra conditional term) with its negative
-/// phase Rao-Blackwellised over the labels (`E_{p(y|x⁻)} ∇f(x⁻, y)` by enumerating the 256
-/// positions: same objective, lower variance; not in the paper). Departs from Table 3 in the
-/// optimisation: 1 200 iterations instead of 180 000, lr 3e-4 with a 50-iteration warm-up,
-/// 10 sweeps instead of 40, and an L2 penalty 0.01 on energies (lr 1e-3 without it diverged).
-/// Sampler settings are the paper's. Evaluation only at the end (`--eval-every` for a curve).
-fn default_preset() -> TrainConfig {
-    TrainConfig {
-        iterations: 1_200,
-        lr: 3e-4,
-        warmup_iters: 50,
-        sweeps: 10,
-        l2_energy: 0.01,
-        negative_labels: NegativeLabels::Expected,
-        eval_every: 0,
-        checkpoint_every: 200,
-        ..paper_preset()
-    }
-}
-
-fn tiny_preset() -> TrainConfig {
-    common::tiny_from(default_preset())
-}
-
-fn build(p: &nn::Path) -> CnnEnergy {
-    CnnEnergy::new(p, YLayout::categorical(vec![16, 16]).expect("valid layout"))
 }
 
 fn panels(x: &Tensor) -> Result<Vec<image::RgbImage>> {
@@ -120,11 +73,7 @@ fn figures(t: &Trainer<CnnEnergy>, out: &std::path::Path) -> Result<Vec<String>>
 fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
-    let (device, config) = c.start(&[
-        ("default", default_preset),
-        ("paper", paper_preset),
-        ("tiny", tiny_preset),
-    ])?;
+    let (device, config) = c.start("dsprites")?;
     let cfg = DSpritesConfig {
         missing_fraction: c.missing_labels,
         ..Default::default()
@@ -154,9 +103,9 @@ fn main() -> Result<()> {
         device,
         config,
         &mut data,
-        (&test.x, &test.y),
+        &test,
         true,
-        build,
+        presets::dsprites::energy,
         extra,
         Some(judge),
     )?;

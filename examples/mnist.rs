@@ -16,10 +16,9 @@ use clap::Parser;
 use common::{plot, CommonArgs};
 use ebm_data::judge::DigitJudge;
 use ebm_data::{from_logit, DataSource, Mnist, MnistConfig};
-use jem_train::{Activation, MlpEnergy, NegativeLabels, TrainConfig, Trainer, YInitMode};
-use joint_ebm::cont::LangevinConfig;
-use joint_ebm::ebm_core::{seed_everything, YLayout};
-use joint_ebm::tch::{nn, Device, Kind, Tensor};
+use jem_train::{presets, MlpEnergy, Trainer};
+use joint_ebm::ebm_core::seed_everything;
+use joint_ebm::tch::{Device, Kind, Tensor};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -40,58 +39,6 @@ struct Args {
     /// Judge samples per class (10 classes).
     #[arg(long, default_value_t = 100)]
     judge_per_class: i64,
-}
-
-/// Table 2 of the paper, verbatim.
-fn paper_preset() -> TrainConfig {
-    TrainConfig {
-        iterations: 110_000,
-        batch_size: 100,
-        lr: 1e-4,
-        warmup_iters: 10_000,
-        sweeps: 40,
-        langevin: LangevinConfig::from_paper(3e-3, 1.5e-6),
-        y_init: YInitMode::Empirical,
-        eval_every: 5_000,
-        eval_examples: 0,
-        checkpoint_every: 5_000,
-        ..TrainConfig::default()
-    }
-}
-
-/// Fits training into about 15 minutes on 2 CPU cores (see README and docs/EXPERIMENTS.md).
-/// The paper's objective (joint log-likelihood, no extra conditional term) with its negative
-/// phase Rao-Blackwellised over the 10 classes (same objective, lower variance; not in the
-/// paper). Departs from Table 2 in the optimisation: 1 500 iterations instead of 110 000, lr
-/// 1e-3 with a 50-iteration warm-up, 20 sweeps instead of 40. Sampler settings are the paper's.
-/// (An L2 penalty on energies slowed the paper's Langevin step so much that samples from noise
-/// stayed noise: measured, see README.) Evaluation only at the end (`--eval-every` for a curve).
-fn default_preset() -> TrainConfig {
-    TrainConfig {
-        iterations: 1_500,
-        lr: 1e-3,
-        warmup_iters: 50,
-        sweeps: 20,
-        negative_labels: NegativeLabels::Expected,
-        eval_every: 0,
-        checkpoint_every: 250,
-        ..paper_preset()
-    }
-}
-
-fn tiny_preset() -> TrainConfig {
-    common::tiny_from(default_preset())
-}
-
-fn build(p: &nn::Path) -> MlpEnergy {
-    let layout = YLayout::categorical(vec![10]).expect("valid layout");
-    MlpEnergy::new(
-        p,
-        784,
-        layout,
-        &[1000, 500, 500, 250, 250, 250],
-        Activation::Elu,
-    )
 }
 
 /// Converts logit-space images `[n, 1, 28, 28]` to grey panels.
@@ -158,11 +105,7 @@ fn figures(
 fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
-    let (device, config) = c.start(&[
-        ("default", default_preset),
-        ("paper", paper_preset),
-        ("tiny", tiny_preset),
-    ])?;
+    let (device, config) = c.start("mnist")?;
     let cfg = MnistConfig {
         missing_fraction: c.missing_labels,
         ..Default::default()
@@ -204,9 +147,9 @@ fn main() -> Result<()> {
         device,
         config,
         &mut data,
-        (&test.x, &test.y),
+        &test,
         true,
-        build,
+        presets::mnist::energy,
         extra,
         Some(judge),
     )?;

@@ -112,7 +112,11 @@ fn toy_rejects_bad_flags() {
         tempfile::tempdir().unwrap().path(),
     );
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown preset"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("invalid preset = nope") && err.contains("default, paper, tiny"),
+        "{err}"
+    );
     let o = run_example(
         "toy",
         &["--resume", "/nonexistent/ckpt"],
@@ -224,7 +228,19 @@ fn dsprites_runs_end_to_end() {
         out.path(),
     );
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("expected `sampled` or `expected`"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("expected one of: `sampled` `expected`"),
+        "{err}"
+    );
+    let o = run_example(
+        "dsprites",
+        &["--preset", "tiny", "--y-sampler", "dmala"],
+        out.path(),
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("`gwg` or `gibbs`"), "{err}");
     assert_files(
         out.path(),
         &[
@@ -242,4 +258,37 @@ fn dsprites_runs_end_to_end() {
     );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/d.npz"));
+}
+
+/// Training with exact Gibbs on the labels and MALA on x, chosen on the command line: the run
+/// completes, and `config.json` and the first log line name the kernels.
+#[test]
+fn toy_trains_with_exact_kernels() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run_example(
+        "toy",
+        &[
+            "--preset",
+            "tiny",
+            "--eval-examples",
+            "16",
+            "--y-sampler",
+            "gibbs",
+            "--x-sampler",
+            "mala",
+            "--mala-noise",
+            "0.05",
+        ],
+        out.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("samplers Gibbs on y and Mala on x"), "{err}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["train"]["y_sampler"], "gibbs");
+    assert_eq!(config["train"]["x_sampler"], "mala");
+    assert_eq!(config["train"]["mala"]["noise_scale"], 0.05);
+    assert_files(out.path(), &["metrics.json", "conditional_samples.png"]);
 }

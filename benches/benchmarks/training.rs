@@ -49,7 +49,7 @@ fn train_iter(c: &mut Criterion) {
                 sync(device, &x);
                 let start = Instant::now();
                 for _ in 0..iters {
-                    let report = trainer.step(&batch, start).expect("training step");
+                    let report = trainer.step(&batch).expect("training step");
                     std::hint::black_box(report.loss);
                 }
                 sync(device, &x);

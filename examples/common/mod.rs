@@ -16,9 +16,6 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// A named hyper-parameter preset's constructor.
-pub type Preset = fn() -> jem_train::TrainConfig;
-
 /// Flags every example accepts, spelled the same everywhere.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CommonArgs {
@@ -53,6 +50,16 @@ pub struct CommonArgs {
     /// Weight of the L2 penalty on energies (≈ 0.1 stabilises a diverging run; 0 = off).
     #[arg(long)]
     pub l2_energy: Option<f64>,
+    /// Kernel on the labels in every chain: `gwg` (the paper) or `gibbs` (exact Gibbs).
+    #[arg(long)]
+    pub y_sampler: Option<jem_train::YSampler>,
+    /// Kernel on x in every joint chain: `langevin` (the paper) or `mala` (exact; its noise
+    /// scale from `--mala-noise`).
+    #[arg(long)]
+    pub x_sampler: Option<jem_train::XSampler>,
+    /// MALA's proposal noise scale σ (drift σ²/2) when `--x-sampler mala`.
+    #[arg(long)]
+    pub mala_noise: Option<f64>,
     /// Clip the global gradient norm to this value before each optimiser step (0 = off).
     #[arg(long)]
     pub clip_grad: Option<f64>,
@@ -71,14 +78,14 @@ pub struct CommonArgs {
     /// Labels in the negative phase: `sampled` (the paper) or `expected` (Rao-Blackwellised:
     /// the exact posterior expectation over y of each negative x; same objective, lower
     /// variance).
-    #[arg(long, value_parser = parse_negative_labels)]
+    #[arg(long)]
     pub negative_labels: Option<jem_train::NegativeLabels>,
     /// MWG sweeps of test-time chains (figures and generation judges).
     #[arg(long)]
     pub gen_sweeps: Option<usize>,
     /// Start of test-time chains: `noise` (the paper's text) or `buffer` (replay states whose
     /// labels already match, as the authors' code).
-    #[arg(long, value_parser = parse_generation_start)]
+    #[arg(long)]
     pub gen_start: Option<jem_train::GenerationStart>,
     /// CPU threads for libtorch's intra-op parallelism. Default 1: on small shared machines
     /// OpenMP's spinning barriers make 2+ threads up to 100× slower whenever another process
@@ -88,61 +95,34 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// Applies the overriding flags (`--seed`, `--iterations`, `--lr`, `--sweeps`,
-    /// `--l2-energy`, `--clip-grad`, `--cond-weight`, `--eval-every`, `--eval-examples`, `--negative-labels`,
-    /// `--gen-sweeps`, `--gen-start`) to a preset.
-    pub fn apply(&self, config: &mut jem_train::TrainConfig) {
-        if let Some(s) = self.seed {
-            config.seed = s;
-        }
-        if let Some(i) = self.iterations {
-            config.iterations = i;
-        }
-        if let Some(lr) = self.lr {
-            config.lr = lr;
-        }
-        if let Some(k) = self.sweeps {
-            config.sweeps = k;
-        }
-        if let Some(c) = self.l2_energy {
-            config.l2_energy = c;
-        }
-        if let Some(c) = self.clip_grad {
-            config.clip_grad = c;
-        }
-        if let Some(a) = self.cond_weight {
-            config.cond_weight = a;
-        }
-        if let Some(e) = self.eval_every {
-            config.eval_every = e;
-        }
-        if let Some(e) = self.eval_examples {
-            config.eval_examples = e;
-        }
-        if let Some(n) = self.negative_labels {
-            config.negative_labels = n;
-        }
-        if let Some(s) = self.gen_sweeps {
-            config.gen_sweeps = s;
-        }
-        if let Some(s) = self.gen_start {
-            config.gen_start = s;
+    /// The overriding flags as library [`jem_train::Overrides`]: applied to the preset on a
+    /// fresh run, to the checkpoint's configuration on `--resume`.
+    pub fn overrides(&self) -> jem_train::Overrides {
+        jem_train::Overrides {
+            iterations: self.iterations,
+            seed: self.seed,
+            lr: self.lr,
+            sweeps: self.sweeps,
+            l2_energy: self.l2_energy,
+            clip_grad: self.clip_grad,
+            cond_weight: self.cond_weight,
+            negative_labels: self.negative_labels,
+            y_sampler: self.y_sampler,
+            x_sampler: self.x_sampler,
+            mala_noise: self.mala_noise,
+            eval_every: self.eval_every,
+            eval_examples: self.eval_examples,
+            checkpoint_every: None,
+            gen_sweeps: self.gen_sweeps,
+            gen_start: self.gen_start,
         }
     }
 
-    /// The preset named by `--preset` among `(name, constructor)` pairs, with the overriding
-    /// flags applied.
-    pub fn resolve_config(&self, presets: &[(&str, Preset)]) -> Result<jem_train::TrainConfig> {
-        let Some((_, make)) = presets.iter().find(|(n, _)| *n == self.preset) else {
-            let names: Vec<&str> = presets.iter().map(|(n, _)| *n).collect();
-            anyhow::bail!(
-                "unknown preset {:?} (expected one of {})",
-                self.preset,
-                names.join(", ")
-            );
-        };
-        let mut config = make();
-        self.apply(&mut config);
+    /// The preset named by `--preset` of `experiment` (`jem_train::presets`), with the
+    /// overriding flags applied.
+    pub fn resolve_config(&self, experiment: &str) -> Result<jem_train::TrainConfig> {
+        let mut config = jem_train::presets::lookup(experiment, &self.preset)?;
+        self.overrides().apply(&mut config);
         Ok(config)
     }
 
@@ -161,11 +141,11 @@ impl CommonArgs {
     /// the preset named by `--preset` (with the overriding flags), validated.
     pub fn start(
         &self,
-        presets: &[(&str, Preset)],
+        experiment: &str,
     ) -> Result<(joint_ebm::tch::Device, jem_train::TrainConfig)> {
         let device = self.setup()?;
         self.prepare_out_dir()?;
-        let config = self.resolve_config(presets)?;
+        let config = self.resolve_config(experiment)?;
         config.validate()?;
         Ok((device, config))
     }
@@ -177,22 +157,6 @@ impl CommonArgs {
     }
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.out_dir.join("checkpoints")
-    }
-}
-
-fn parse_negative_labels(s: &str) -> Result<jem_train::NegativeLabels, String> {
-    match s {
-        "sampled" => Ok(jem_train::NegativeLabels::Sampled),
-        "expected" => Ok(jem_train::NegativeLabels::Expected),
-        _ => Err(format!("expected `sampled` or `expected`, got {s:?}")),
-    }
-}
-
-fn parse_generation_start(s: &str) -> Result<jem_train::GenerationStart, String> {
-    match s {
-        "noise" => Ok(jem_train::GenerationStart::Noise),
-        "buffer" => Ok(jem_train::GenerationStart::Buffer),
-        _ => Err(format!("expected `noise` or `buffer`, got {s:?}")),
     }
 }
 
@@ -313,22 +277,4 @@ impl Observer for RunObserver {
         });
     }
     fn on_checkpoint(&mut self, _path: &Path) {}
-}
-
-/// The smoke-test preset derived from an example's default preset: a few tiny iterations that
-/// still exercise evaluation, checkpoints and figures.
-pub fn tiny_from(base: jem_train::TrainConfig) -> jem_train::TrainConfig {
-    jem_train::TrainConfig {
-        iterations: 4,
-        batch_size: 16,
-        warmup_iters: 2,
-        sweeps: 2,
-        buffer_size: 64,
-        eval_every: 2,
-        eval_chains: 2,
-        eval_steps: 3,
-        gen_sweeps: 5,
-        checkpoint_every: 2,
-        ..base
-    }
 }

@@ -3,10 +3,12 @@
 
 use super::{write_json, CommonArgs, RunObserver};
 use anyhow::{Context, Result};
-use ebm_data::DataSource;
-use jem_train::{EvalMetrics, Judge, LabelledBatch, TrainConfig, TrainSummary, Trainer};
+use ebm_data::{Batch, DataSource};
+use jem_train::{
+    EvalMetrics, Judge, LabelledBatch, TrainConfig, TrainOptions, TrainSummary, Trainer,
+};
 use joint_ebm::ebm_core::{seed_everything, JointEnergy};
-use joint_ebm::tch::{nn, Device, Tensor};
+use joint_ebm::tch::{nn, Device};
 
 /// Builds (or resumes) a trainer, writes `config.json`, trains with progress output and
 /// returns the trainer, final metrics and summary.
@@ -17,32 +19,15 @@ pub fn train<M: JointEnergy, D: DataSource>(
     device: Device,
     config: TrainConfig,
     data: &mut D,
-    test: (&Tensor, &Tensor),
+    test: &Batch,
     energy_based: bool,
     build: impl Fn(&nn::Path) -> M,
     extra: serde_json::Value,
     judge: Option<Judge<M>>,
 ) -> Result<(Trainer<M>, EvalMetrics, TrainSummary)> {
     let mut trainer = match &c.resume {
-        Some(dir) => {
-            let cfg = config.clone();
-            Trainer::resume(dir, device, build, |r| {
-                // Run length, seed and the divergence remedies may change on resume.
-                r.iterations = cfg.iterations;
-                r.seed = cfg.seed;
-                r.lr = cfg.lr;
-                r.sweeps = cfg.sweeps;
-                r.l2_energy = cfg.l2_energy;
-                r.clip_grad = cfg.clip_grad;
-                r.cond_weight = cfg.cond_weight;
-                r.eval_every = cfg.eval_every;
-                r.eval_examples = cfg.eval_examples;
-                r.negative_labels = cfg.negative_labels;
-                r.gen_sweeps = cfg.gen_sweeps;
-                r.gen_start = cfg.gen_start;
-            })
-            .with_context(|| format!("cannot resume from {}", dir.display()))?
-        }
+        Some(dir) => Trainer::resume(dir, device, build, &c.overrides())
+            .with_context(|| format!("cannot resume from {}", dir.display()))?,
         None => {
             seed_everything(config.seed);
             let first = data.next_batch(config.batch_size, device)?;
@@ -75,20 +60,14 @@ pub fn train<M: JointEnergy, D: DataSource>(
         c.preset, t.iterations, trainer.iteration(), t.batch_size, t.sweeps, t.lr, c.out_dir.display()
     );
     let mut observer = RunObserver::new(&c.out_dir, t.iterations, trainer.iteration())?;
-    let batch = t.batch_size;
     let ckpt = c.checkpoint_dir();
-    let result = trainer.train(
-        |_| {
-            let b = data.next_batch(batch, device)?;
-            Ok((b.x, b.y, b.observed))
-        },
-        test.0,
-        test.1,
+    let options = TrainOptions {
+        test: Some(test),
         energy_based,
-        true,
-        Some(&ckpt),
-        &mut observer,
-    );
+        sample_based: true,
+        checkpoint_dir: Some(&ckpt),
+    };
+    let result = trainer.train(data, &options, &mut observer);
     observer.finish();
     let (metrics, summary) = result.context("training failed")?;
     Ok((trainer, metrics, summary))

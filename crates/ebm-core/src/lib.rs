@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod alloc;
+mod data;
 mod device;
 pub mod diagnostics;
 mod energy;
@@ -23,6 +24,7 @@ mod layout;
 mod state;
 
 pub use alloc::keep_freed_memory;
+pub use data::{Batch, DataSource};
 pub use device::{runtime_report, seed_everything, DeviceChoice, RuntimeReport, CUDA_UNAVAILABLE};
 pub use energy::{FnEnergy, JointEnergy};
 pub use error::{check_non_negative, check_positive, Error, Result};

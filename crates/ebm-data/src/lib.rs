@@ -31,11 +31,13 @@ pub mod preprocess;
 mod seeded;
 mod toy;
 
-use ebm_core::{Result, YLayout};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 pub use dsprites::{DSprites, DSpritesConfig};
+/// The batch type and the source trait live in `ebm-core` so that the trainer can consume a
+/// source without depending on this crate; re-exported here for convenience.
+pub use ebm_core::{Batch, DataSource};
 pub use images::ImageSplit;
 pub use mnist::{Mnist, MnistConfig};
 pub use preprocess::{from_logit, to_logit, Preprocess};
@@ -45,30 +47,6 @@ pub use toy::EightGaussians;
 /// [`ebm_core::Error::File`] for `path` with `message`.
 pub(crate) fn file_error(path: &Path, message: impl Into<String>) -> ebm_core::Error {
     ebm_core::Error::file(path, message)
-}
-
-/// One batch: `x` `[B, …]`, labels `y` `[B, D]` (valid one-hot labels everywhere; entries of
-/// unobserved variables are placeholders), and `observed` `[B, V]` bool (`None`: all observed).
-#[derive(Debug)]
-pub struct Batch {
-    /// Inputs `[B, …]`.
-    pub x: Tensor,
-    /// Labels `[B, D]`.
-    pub y: Tensor,
-    /// `[B, V]` bool: which label variables are observed; `None` = all.
-    pub observed: Option<Tensor>,
-}
-
-/// A source of training batches and a test set.
-pub trait DataSource {
-    /// Layout of the labels.
-    fn y_layout(&self) -> &YLayout;
-    /// Shape of one `x` (without the batch dimension).
-    fn x_shape(&self) -> Vec<i64>;
-    /// The next training batch of `batch_size` examples on `device`.
-    fn next_batch(&mut self, batch_size: i64, device: Device) -> Result<Batch>;
-    /// Up to `max` held-out examples for evaluation, fully labelled.
-    fn test_set(&mut self, max: i64, device: Device) -> Result<Batch>;
 }
 
 /// Observed-label mask `[n, v]` (bool) hiding a `fraction` of the `v` label variables of each

@@ -1,8 +1,9 @@
 //! Training configuration.
 
+use crate::kernels::{XSampler, YSampler};
 use crate::optim::AdamConfig;
 use ebm_core::{check_non_negative, check_positive, Error, Result};
-use samplers_cont::LangevinConfig;
+use samplers_cont::{LangevinConfig, MalaConfig};
 use samplers_disc::GwgConfig;
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,27 @@ pub enum GenerationStart {
     Buffer,
 }
 
+macro_rules! from_lowercase_names {
+    ($ty:ty, $what:literal, $($name:literal => $v:expr),+) => {
+        impl std::str::FromStr for $ty {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($name => Ok($v),)+
+                    _ => Err(Error::config(
+                        $what,
+                        s,
+                        concat!("expected one of:", $(" `", $name, "`"),+),
+                    )),
+                }
+            }
+        }
+    };
+}
+from_lowercase_names!(YInitMode, "y_init", "empirical" => YInitMode::Empirical, "uniform" => YInitMode::Uniform);
+from_lowercase_names!(NegativeLabels, "negative_labels", "sampled" => NegativeLabels::Sampled, "expected" => NegativeLabels::Expected);
+from_lowercase_names!(GenerationStart, "gen_start", "noise" => GenerationStart::Noise, "buffer" => GenerationStart::Buffer);
+
 /// Every hyper-parameter of a training run. Defaults are the paper's toy experiment (Table 1);
 /// names are spelled the same in this struct, in config files and on the command line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,6 +107,13 @@ pub struct TrainConfig {
     /// `[−max_abs_energy, max_abs_energy]` (0 = off). Diverging runs reach 1e10 and beyond long
     /// before anything becomes non-finite; healthy runs here stay within a few hundred.
     pub max_abs_energy: f64,
+    /// The kernel on `y` in every chain of the run (negative phase, imputation, sample-based
+    /// prediction, test-time generation); [`YSampler::Gwg`] = the paper.
+    pub y_sampler: YSampler,
+    /// The kernel on `x` in every joint chain of the run; [`XSampler::Langevin`] = the paper.
+    pub x_sampler: XSampler,
+    /// MALA's settings when `x_sampler` is [`XSampler::Mala`] (default: noise scale 0.01).
+    pub mala: MalaConfig,
     /// MWG sweeps per iteration for the negative chains (toy: 20).
     pub sweeps: usize,
     /// Replay buffer size (10 000).
@@ -133,6 +162,9 @@ impl Default for TrainConfig {
             cond_weight: 0.0,
             negative_labels: NegativeLabels::Sampled,
             max_abs_energy: 1e5,
+            y_sampler: YSampler::Gwg,
+            x_sampler: XSampler::Langevin,
+            mala: MalaConfig::from_noise_scale(0.01),
             sweeps: 20,
             buffer_size: 10_000,
             reinit_prob: 0.05,
@@ -179,6 +211,18 @@ impl TrainConfig {
             s.push_str(
                 "; negative phase Rao-Blackwellised over y (same objective, lower variance; not in the paper)",
             );
+        }
+        if self.clip_grad > 0.0 {
+            s.push_str(&format!(
+                "; gradient norm clipped at {} (not in the paper)",
+                self.clip_grad
+            ));
+        }
+        if self.y_sampler != YSampler::Gwg || self.x_sampler != XSampler::Langevin {
+            s.push_str(&format!(
+                "; samplers {:?} on y and {:?} on x (the paper: Gwg and Langevin)",
+                self.y_sampler, self.x_sampler
+            ));
         }
         s
     }
@@ -238,6 +282,7 @@ impl TrainConfig {
         }
         check_positive("adam.eps", a.eps)?;
         self.langevin.validate()?;
+        self.mala.validate()?;
         self.gwg.validate()
     }
 }

@@ -11,17 +11,24 @@ mod buffer;
 pub mod checkpoint;
 mod conditional;
 mod config;
+mod kernels;
 pub mod metrics;
 mod models;
 mod negative;
 mod optim;
+mod overrides;
+pub mod presets;
 mod trainer;
 
 pub use buffer::{Draw, ReplayBuffer};
 pub use conditional::conditional_pseudo_log_likelihood;
 pub use config::{GenerationStart, NegativeLabels, TrainConfig, YInitMode};
+pub use kernels::{AnyContinuous, AnyDiscrete, XSampler, YSampler};
 pub use metrics::EvalMetrics;
 pub use models::{torch_conv2d, torch_linear, Activation, CnnEnergy, MlpEnergy};
 pub use negative::expected_log_density;
 pub use optim::{ema_update, warmup_lr, Adam, AdamConfig};
-pub use trainer::{IterationReport, Judge, LabelledBatch, Observer, Silent, TrainSummary, Trainer};
+pub use overrides::Overrides;
+pub use trainer::{
+    IterationReport, Judge, LabelledBatch, Observer, Silent, TrainOptions, TrainSummary, Trainer,
+};

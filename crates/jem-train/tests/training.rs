@@ -2,10 +2,10 @@
 //! checkpoint kept, partial labels, frozen weights while sampling, checkpoint round trip.
 #![allow(clippy::unwrap_used)]
 
-use ebm_core::{Error, JointEnergy, YLayout};
+use ebm_core::{Batch, DataSource, Error, JointEnergy, YLayout};
 use jem_train::{
-    Activation, GenerationStart, LabelledBatch, MlpEnergy, NegativeLabels, Silent, TrainConfig,
-    Trainer,
+    Activation, GenerationStart, LabelledBatch, MlpEnergy, NegativeLabels, Overrides, Silent,
+    TrainConfig, TrainOptions, Trainer,
 };
 use std::cell::Cell;
 use std::rc::Rc;
@@ -45,6 +45,11 @@ fn layout() -> YLayout {
 /// Deterministic data for iteration `it`: x = mean of its class + noise, labels from a counter.
 fn batch(it: usize, n: i64, observed: bool) -> (Tensor, Tensor, Option<Tensor>) {
     tch::manual_seed(1000 + it as i64);
+    draw(n, observed)
+}
+
+/// Like [`batch`], from torch's generator as it is.
+fn draw(n: i64, observed: bool) -> (Tensor, Tensor, Option<Tensor>) {
     let l = layout();
     let values = Tensor::stack(
         &[
@@ -57,6 +62,50 @@ fn batch(it: usize, n: i64, observed: bool) -> (Tensor, Tensor, Option<Tensor>) 
     let x = values.to_kind(Kind::Float) + Tensor::randn([n, 2], (Kind::Float, Device::Cpu)) * 0.3;
     let obs = observed.then(|| Tensor::rand([n, 2], (Kind::Float, Device::Cpu)).gt(0.4));
     (x, y, obs)
+}
+
+/// The data of [`batch`] as a [`DataSource`]: draws from torch's generator, which the trainer
+/// seeds per iteration (so resumed runs see the same batches). `hook` runs before the `k`-th
+/// batch (0-based) with `k`.
+struct Source {
+    observed: bool,
+    calls: usize,
+    hook: Box<dyn FnMut(usize)>,
+    layout: YLayout,
+}
+
+impl Source {
+    fn new(observed: bool) -> Self {
+        Self {
+            observed,
+            calls: 0,
+            hook: Box::new(|_| {}),
+            layout: layout(),
+        }
+    }
+}
+
+impl DataSource for Source {
+    fn y_layout(&self) -> &YLayout {
+        &self.layout
+    }
+    fn x_shape(&self) -> Vec<i64> {
+        vec![2]
+    }
+    fn next_batch(&mut self, n: i64, _device: Device) -> ebm_core::Result<Batch> {
+        (self.hook)(self.calls);
+        self.calls += 1;
+        let (x, y, observed) = draw(n, self.observed);
+        Ok(Batch { x, y, observed })
+    }
+    fn test_set(&mut self, max: i64, _device: Device) -> ebm_core::Result<Batch> {
+        let (x, y, _) = batch(5000, max.min(8), false);
+        Ok(Batch {
+            x,
+            y,
+            observed: None,
+        })
+    }
 }
 
 fn build(p: &nn::Path) -> MlpEnergy {
@@ -97,19 +146,14 @@ fn run(
     dir: Option<&std::path::Path>,
     observed: bool,
 ) -> jem_train::EvalMetrics {
-    let (tx, ty, _) = batch(5000, 8, false);
-    let n = t.config().batch_size;
-    t.train(
-        |it| Ok(batch(it, n, observed)),
-        &tx,
-        &ty,
-        true,
-        true,
-        dir,
-        &mut Silent,
-    )
-    .unwrap()
-    .0
+    let mut data = Source::new(observed);
+    let test = data.test_set(8, Device::Cpu).unwrap();
+    let options = TrainOptions {
+        test: Some(&test),
+        checkpoint_dir: dir,
+        ..Default::default()
+    };
+    t.train(&mut data, &options, &mut Silent).unwrap().0
 }
 
 /// A run stopped at a checkpoint and resumed reproduces the uninterrupted run bit for bit
@@ -133,8 +177,16 @@ fn resumed_run_reproduces_uninterrupted_run() {
         });
         run(&mut first, Some(dir.path()), observed);
         drop(first);
-        let mut resumed =
-            Trainer::resume(dir.path(), Device::Cpu, build, |c| c.iterations = 6).unwrap();
+        let mut resumed = Trainer::resume(
+            dir.path(),
+            Device::Cpu,
+            build,
+            &Overrides {
+                iterations: Some(6),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(resumed.iteration(), 3);
         let m_resumed = run(&mut resumed, Some(dir.path()), observed);
         assert_eq!(resumed.iteration(), 6);
@@ -160,7 +212,7 @@ fn checkpoint_round_trip_and_corruption() {
         ..tiny_config()
     });
     run(&mut t, Some(dir.path()), false);
-    let loaded = Trainer::resume(dir.path(), Device::Cpu, build, |_| {}).unwrap();
+    let loaded = Trainer::resume(dir.path(), Device::Cpu, build, &Overrides::default()).unwrap();
     for ((na, a), (_, b)) in params(&t).iter().zip(params(&loaded).iter()) {
         assert!(a.equal(b), "{na}");
     }
@@ -169,16 +221,22 @@ fn checkpoint_round_trip_and_corruption() {
     // corrupt the model file of the newest checkpoint
     let ckpt = jem_train::checkpoint::resolve(dir.path()).unwrap();
     std::fs::write(ckpt.join("model.safetensors"), b"garbage").unwrap();
-    let e = Trainer::resume(dir.path(), Device::Cpu, build, |_| {})
+    let e = Trainer::resume(dir.path(), Device::Cpu, build, &Overrides::default())
         .err()
         .unwrap();
     assert!(matches!(e, Error::File { .. }), "{e}");
     std::fs::write(ckpt.join("state.json"), b"{ not json").unwrap();
-    let e = Trainer::resume(&ckpt, Device::Cpu, build, |_| {})
+    let e = Trainer::resume(&ckpt, Device::Cpu, build, &Overrides::default())
         .err()
         .unwrap();
     assert!(e.to_string().contains("state.json"), "{e}");
-    assert!(Trainer::resume(&dir.path().join("missing"), Device::Cpu, build, |_| {}).is_err());
+    assert!(Trainer::resume(
+        &dir.path().join("missing"),
+        Device::Cpu,
+        build,
+        &Overrides::default()
+    )
+    .is_err());
 }
 
 /// An energy that turns NaN when a shared switch is flipped.
@@ -229,23 +287,18 @@ fn diverge_at_4(poison: f64, expect: &str) {
         },
     )
     .unwrap();
-    let (tx, ty, _) = batch(5000, 8, false);
-    let n = t.config().batch_size;
     let s3 = scale.clone();
-    let r = t.train(
-        move |it| {
-            if it == 4 {
-                s3.set(poison);
-            }
-            Ok(batch(it, n, false))
-        },
-        &tx,
-        &ty,
-        false,
-        false,
-        Some(dir.path()),
-        &mut Silent,
-    );
+    let mut data = Source::new(false);
+    data.hook = Box::new(move |it| {
+        if it == 4 {
+            s3.set(poison);
+        }
+    });
+    let options = TrainOptions {
+        checkpoint_dir: Some(dir.path()),
+        ..Default::default()
+    };
+    let r = t.train(&mut data, &options, &mut Silent);
     match r {
         Err(Error::Diverged { iteration, what }) => {
             assert_eq!(iteration, 4);
@@ -255,54 +308,88 @@ fn diverge_at_4(poison: f64, expect: &str) {
     }
     let ckpt = jem_train::checkpoint::resolve(dir.path()).unwrap();
     assert!(ckpt.ends_with("ckpt-00000003"), "{}", ckpt.display());
-    let resumed = Trainer::resume(dir.path(), Device::Cpu, build, |_| {}).unwrap();
+    let resumed = Trainer::resume(dir.path(), Device::Cpu, build, &Overrides::default()).unwrap();
     assert_eq!(resumed.iteration(), 3);
 }
 
-/// While the negative chains are sampled the parameters are frozen: the sampler builds no
-/// weight-gradient graph, so after sampling no parameter has a gradient; after the loss
-/// backward pass (inside `step`) Adam consumed and zeroed them.
+/// While the chains are sampled (imputation and negative phase) the parameters are frozen, so
+/// no evaluation of the energy builds a graph to the weights; only the loss forward does. An
+/// energy that records, at every call, whether its first weight requires a gradient sees
+/// `false` for every sampler call and `true` exactly once (the one forward over `[x⁺; x⁻]`),
+/// and the live parameters are trainable again afterwards.
 #[test]
 fn sampling_builds_no_weight_gradients() {
     let _rng = rng_lock();
-    let mut t = new_trainer(tiny_config());
-    let (x, y, obs) = batch(0, 16, true);
-    t.step(
+    let log: Rc<std::cell::RefCell<Vec<bool>>> = Rc::default();
+    let probe: Rc<std::cell::RefCell<Option<Tensor>>> = Rc::default();
+    let (l2, p2) = (log.clone(), probe.clone());
+    let build_p = move |p: &nn::Path| Probed {
+        inner: build(p),
+        log: l2.clone(),
+        probe: p2.clone(),
+    };
+    let (x, y, _) = batch(999, 32, false);
+    let mut t = Trainer::new(
+        tiny_config(),
+        Device::Cpu,
+        build_p,
         &LabelledBatch {
             x: &x,
             y: &y,
-            observed: obs.as_ref(),
+            observed: None,
         },
-        std::time::Instant::now(),
     )
     .unwrap();
+    let (name, w) = t.var_store().variables().into_iter().next().unwrap();
+    probe.replace(Some(w));
+    log.borrow_mut().clear();
+    let (x, y, obs) = batch(0, 16, true);
+    t.step(&LabelledBatch {
+        x: &x,
+        y: &y,
+        observed: obs.as_ref(),
+    })
+    .unwrap();
+    let calls = log.borrow().clone();
+    let with_grad = calls.iter().filter(|&&g| g).count();
+    // 2 imputation steps + 3 sweeps × 2 kernels + the initial evaluations: many sampler calls.
+    assert!(calls.len() > 5, "{calls:?}");
+    assert_eq!(with_grad, 1, "{name}: {calls:?}");
+    assert!(
+        *calls.last().unwrap(),
+        "the loss forward comes last: {calls:?}"
+    );
     for (name, v) in t.var_store().variables() {
         assert!(
             v.requires_grad(),
             "{name} must be trainable again after sampling"
         );
-        let g = v.grad();
-        assert!(
-            !g.defined() || bool::try_from(g.eq(0.0).all()).unwrap(),
-            "{name}"
-        );
     }
     for (name, v) in t.ema_var_store().variables() {
         assert!(!v.requires_grad(), "EMA {name} must be frozen");
     }
-    // Sampling with the frozen live store directly: no graph reaches the parameters.
-    let mut vs = nn::VarStore::new(Device::Cpu);
-    let m = build(&vs.root());
-    vs.freeze();
-    let f = m.log_density(&x.set_requires_grad(true), &y);
-    assert!(f.requires_grad());
-    let grads = Tensor::f_run_backward(
-        &[f.sum(Kind::Float)],
-        &vs.trainable_variables(),
-        false,
-        false,
-    );
-    assert!(grads.is_err() || vs.trainable_variables().is_empty());
+}
+
+/// Records whether the probed weight requires a gradient at every head evaluation.
+struct Probed {
+    inner: MlpEnergy,
+    log: Rc<std::cell::RefCell<Vec<bool>>>,
+    probe: Rc<std::cell::RefCell<Option<Tensor>>>,
+}
+
+impl JointEnergy for Probed {
+    fn y_layout(&self) -> &YLayout {
+        self.inner.y_layout()
+    }
+    fn features(&self, x: &Tensor) -> Option<Tensor> {
+        self.inner.features(x)
+    }
+    fn log_density_from_features(&self, h: &Tensor, y: &Tensor) -> Tensor {
+        if let Some(w) = self.probe.borrow().as_ref() {
+            self.log.borrow_mut().push(w.requires_grad());
+        }
+        self.inner.log_density_from_features(h, y)
+    }
 }
 
 /// The reported loss is the joint term minus `α ·` the reported conditional pseudo-likelihood,
@@ -317,14 +404,11 @@ fn conditional_term_enters_the_loss() {
         });
         let (x, y, obs) = batch(0, 16, observed);
         let r = t
-            .step(
-                &LabelledBatch {
-                    x: &x,
-                    y: &y,
-                    observed: obs.as_ref(),
-                },
-                std::time::Instant::now(),
-            )
+            .step(&LabelledBatch {
+                x: &x,
+                y: &y,
+                observed: obs.as_ref(),
+            })
             .unwrap();
         let cond = r.cond_ll.unwrap_or(0.0);
         assert_eq!(r.cond_ll.is_some(), alpha > 0.0);
@@ -421,8 +505,16 @@ fn expected_negative_phase_trains_and_resumes_exactly() {
         ..base.clone()
     });
     run(&mut first, Some(dir.path()), true);
-    let mut resumed =
-        Trainer::resume(dir.path(), Device::Cpu, build, |c| c.iterations = 6).unwrap();
+    let mut resumed = Trainer::resume(
+        dir.path(),
+        Device::Cpu,
+        build,
+        &Overrides {
+            iterations: Some(6),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(resumed.config().negative_labels, NegativeLabels::Expected);
     let m_resumed = run(&mut resumed, None, true);
     for ((na, a), (_, b)) in params(&full).iter().zip(params(&resumed).iter()) {
@@ -437,9 +529,7 @@ fn expected_negative_phase_trains_and_resumes_exactly() {
         y: &y,
         observed: None,
     };
-    let r = new_trainer(base.clone())
-        .step(&b, std::time::Instant::now())
-        .unwrap();
+    let r = new_trainer(base.clone()).step(&b).unwrap();
     assert!(r.loss.is_finite());
     assert!((r.loss - (-(r.f_pos - r.f_neg))).abs() > 1e-7);
     // A label space too large to enumerate is refused at construction.
@@ -568,4 +658,115 @@ fn judges_and_eval_examples_reach_the_metrics() {
         ..tiny_config()
     };
     assert!(bad.validate().is_err());
+}
+
+/// Training runs with every supported kernel pair, chosen from the configuration (and
+/// overridable on resume): exact Gibbs on y, MALA on x, and the paper's GWG + Langevin.
+#[test]
+fn trains_with_every_kernel_pair() {
+    use jem_train::{XSampler, YSampler};
+    use mwg_names::names;
+    let _rng = rng_lock();
+    for y_sampler in [YSampler::Gwg, YSampler::Gibbs] {
+        for x_sampler in [XSampler::Langevin, XSampler::Mala] {
+            let cfg = TrainConfig {
+                y_sampler,
+                x_sampler,
+                ..tiny_config()
+            };
+            let mut t = new_trainer(cfg);
+            assert_eq!(
+                names(&t),
+                (
+                    format!("{y_sampler:?}").to_lowercase(),
+                    format!("{x_sampler:?}").to_lowercase()
+                )
+            );
+            let m = run(&mut t, None, true);
+            assert!(m.energy_accuracy.unwrap().is_finite());
+            assert!(m.sample_accuracy.unwrap().is_finite());
+            let paper = y_sampler == YSampler::Gwg && x_sampler == XSampler::Langevin;
+            assert_eq!(t.config().objective_summary().contains("samplers"), !paper);
+        }
+    }
+    // A resumed run may switch kernels.
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = new_trainer(tiny_config());
+    run(&mut t, Some(dir.path()), false);
+    let o = Overrides {
+        iterations: Some(8),
+        y_sampler: Some(YSampler::Gibbs),
+        x_sampler: Some(XSampler::Mala),
+        ..Default::default()
+    };
+    let mut r = Trainer::resume(dir.path(), Device::Cpu, build, &o).unwrap();
+    assert_eq!(names(&r), ("gibbs".into(), "mala".into()));
+    run(&mut r, None, false);
+    assert_eq!(r.iteration(), 8);
+}
+
+mod mwg_names {
+    use ebm_core::{ContinuousKernel, DiscreteKernel};
+
+    /// The names of the trainer's kernels.
+    pub fn names(t: &jem_train::Trainer<jem_train::MlpEnergy>) -> (String, String) {
+        let s = t.sampler().unwrap();
+        (
+            s.discrete.name().to_string(),
+            s.continuous.name().to_string(),
+        )
+    }
+}
+
+/// A malformed batch is a typed error naming what is wrong, never a panic, and leaves the
+/// trainer usable (the iteration counter does not move).
+#[test]
+fn malformed_batches_are_errors() {
+    let _rng = rng_lock();
+    let mut t = new_trainer(tiny_config());
+    let (x, y, _) = batch(0, 16, false);
+    let obs_bad = Tensor::ones([16, 3], (Kind::Bool, Device::Cpu));
+    let obs_int = Tensor::ones([16, 2], (Kind::Int64, Device::Cpu));
+    let cases: Vec<(&str, Tensor, Tensor, Option<Tensor>)> = vec![
+        ("x", x.narrow(1, 0, 1), y.shallow_clone(), None),
+        ("x", x.unsqueeze(1), y.shallow_clone(), None),
+        ("x", x.narrow(0, 0, 0), y.narrow(0, 0, 0), None),
+        ("x", x.to_kind(Kind::Double), y.shallow_clone(), None),
+        ("y", x.shallow_clone(), y.narrow(0, 0, 8), None),
+        ("y", x.shallow_clone(), y.narrow(1, 0, 4), None),
+        ("y", x.shallow_clone(), y.to_kind(Kind::Int64), None),
+        (
+            "observed",
+            x.shallow_clone(),
+            y.shallow_clone(),
+            Some(obs_bad),
+        ),
+        (
+            "observed",
+            x.shallow_clone(),
+            y.shallow_clone(),
+            Some(obs_int),
+        ),
+    ];
+    for (what, bx, by, bo) in &cases {
+        let r = t.step(&LabelledBatch {
+            x: bx,
+            y: by,
+            observed: bo.as_ref(),
+        });
+        match r {
+            Err(e @ (Error::Shape { .. } | Error::InvalidConfig { .. })) => {
+                assert!(e.to_string().contains(what), "{what}: {e}")
+            }
+            other => panic!("{what}: expected a typed error, got {other:?}"),
+        }
+    }
+    assert_eq!(t.iteration(), 0);
+    t.step(&LabelledBatch {
+        x: &x,
+        y: &y,
+        observed: None,
+    })
+    .unwrap();
+    assert_eq!(t.iteration(), 1);
 }

@@ -1,0 +1,81 @@
+//! The settings that may change between two runs of the same model.
+
+use crate::config::{GenerationStart, NegativeLabels, TrainConfig};
+use crate::kernels::{XSampler, YSampler};
+use serde::{Deserialize, Serialize};
+
+/// Changes to a [`TrainConfig`] that keep a checkpoint usable: on a fresh run they adjust a
+/// preset, on [`Trainer::resume`](crate::Trainer::resume) the checkpoint's own configuration.
+///
+/// Only the fields here may change on resume: the run length and seed, the optimisation and
+/// divergence remedies (learning rate, sweeps, L2 penalty, gradient clipping), the objective's
+/// extra term and negative phase, the kernels, and the evaluation, checkpoint and test-time
+/// settings. Everything that fixes the shape of the saved state (batch size, buffer size, label
+/// initialisation, Adam's constants, the energy itself) comes from the checkpoint. `None` =
+/// keep.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Overrides {
+    /// Total iterations (counting those done before a resume).
+    pub iterations: Option<usize>,
+    /// Seed of every random choice from now on (a new seed restarts a diverged run
+    /// differently).
+    pub seed: Option<u64>,
+    /// Peak learning rate.
+    pub lr: Option<f64>,
+    /// MWG sweeps per iteration.
+    pub sweeps: Option<usize>,
+    /// L2 penalty on energies.
+    pub l2_energy: Option<f64>,
+    /// Gradient-norm clipping (0 = off).
+    pub clip_grad: Option<f64>,
+    /// Weight of the extra conditional term (0 = the paper's objective).
+    pub cond_weight: Option<f64>,
+    /// Negative-phase labels.
+    pub negative_labels: Option<NegativeLabels>,
+    /// Kernel on `y`.
+    pub y_sampler: Option<YSampler>,
+    /// Kernel on `x`.
+    pub x_sampler: Option<XSampler>,
+    /// MALA's noise scale σ (drift σ²/2).
+    pub mala_noise: Option<f64>,
+    /// Evaluation interval (0 = only at the end).
+    pub eval_every: Option<usize>,
+    /// Test examples per evaluation (0 = all).
+    pub eval_examples: Option<i64>,
+    /// Checkpoint interval.
+    pub checkpoint_every: Option<usize>,
+    /// Sweeps of test-time chains.
+    pub gen_sweeps: Option<usize>,
+    /// Start of test-time chains.
+    pub gen_start: Option<GenerationStart>,
+}
+
+impl Overrides {
+    /// Writes every given field into `config`.
+    pub fn apply(&self, config: &mut TrainConfig) {
+        macro_rules! set {
+            ($($f:ident),+) => { $(if let Some(v) = self.$f { config.$f = v; })+ };
+        }
+        set!(
+            iterations,
+            seed,
+            lr,
+            sweeps,
+            l2_energy,
+            clip_grad,
+            cond_weight,
+            negative_labels,
+            y_sampler,
+            x_sampler,
+            eval_every,
+            eval_examples,
+            checkpoint_every,
+            gen_sweeps,
+            gen_start
+        );
+        if let Some(sigma) = self.mala_noise {
+            config.mala = samplers_cont::MalaConfig::from_noise_scale(sigma);
+        }
+    }
+}

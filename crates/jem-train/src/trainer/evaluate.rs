@@ -1,0 +1,178 @@
+//! Evaluation of the EMA model (energy- and sample-based accuracy, ECE) and test-time joint
+//! chains (conditional generation, inpainting).
+
+use super::{iteration_seed, Trainer};
+use crate::config::GenerationStart;
+use crate::kernels::AnyDiscrete;
+use crate::metrics::{accuracy_per_variable, mean_ece, EvalMetrics};
+use ebm_core::{Error, JointEnergy, JointState, Result};
+use mwg::{
+    predict_by_energy, predict_by_sampling, EnumerationConfig, SamplePredictionConfig,
+    SweepDiagnostics,
+};
+use tch::{Kind, Tensor};
+
+impl<M: JointEnergy> Trainer<M> {
+    /// Evaluates the EMA model on a labelled test set: energy-based accuracy and ECE (when the
+    /// label space can be enumerated within `max_configurations`), sample-based accuracy
+    /// (`eval_chains` chains × `eval_steps` steps of the `y_sampler` from `q₀(y)`, majority vote).
+    pub fn evaluate(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        energy_based: bool,
+        sample_based: bool,
+    ) -> Result<EvalMetrics> {
+        tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 2));
+        let x = x.to_device(self.device);
+        let y = y.to_device(self.device);
+        self.layout.validate("Trainer::evaluate", "y", &y)?;
+        let truth = self.layout.decode(&y);
+        let mut m = EvalMetrics {
+            test_examples: x.size()[0],
+            ..Default::default()
+        };
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        if energy_based {
+            let p = predict_by_energy(&self.ema_model, &x, None, &EnumerationConfig::default())?;
+            let per = accuracy_per_variable(&p.values, &truth)?;
+            m.energy_accuracy = Some(mean(&per));
+            m.energy_accuracy_per_attribute = Some(per);
+            m.ece = Some(mean_ece(
+                &p.marginals(&self.layout),
+                &truth,
+                &self.layout,
+                20,
+            )?);
+        }
+        if sample_based {
+            let cfg = SamplePredictionConfig {
+                chains_per_input: self.config.eval_chains,
+                steps: self.config.eval_steps,
+                y_init: self.y_init.clone(),
+            };
+            let p = predict_by_sampling(
+                &self.ema_model,
+                &AnyDiscrete::from_config(&self.config)?,
+                &x,
+                None,
+                &cfg,
+            )?;
+            let per = accuracy_per_variable(&p.values, &truth)?;
+            m.sample_accuracy = Some(mean(&per));
+            m.sample_accuracy_per_attribute = Some(per);
+        }
+        Ok(m)
+    }
+
+    /// `n` joint samples of the EMA model after `gen_sweeps` MWG sweeps (the training kernels,
+    /// `y_sampler` + `x_sampler`), started as `gen_start` says (noise: `p₀(x)`, `q₀(y)`; buffer: for each
+    /// chain a random replay state whose labels already equal its clamped values, or any state
+    /// when none does).
+    ///
+    /// * `fixed` — `(variable, values)` pairs: the variable is clamped in every chain, to
+    ///   `values[0]` when one value is given or to `values[i]` in chain `i` when `n` are given
+    ///   (conditional generation);
+    /// * `x_fixed` — optionally `(values [n, …], mask [n, …] bool)`: elements of `x` clamped to
+    ///   `values` where `mask` is true (inpainting).
+    ///
+    /// Returns `(x [n, …], label values [n, V] int64)`. Uses torch's generator. Bad variables,
+    /// values or shapes are errors.
+    pub fn generate(
+        &self,
+        n: i64,
+        fixed: &[(usize, &[i64])],
+        x_fixed: Option<(&Tensor, &Tensor)>,
+    ) -> Result<(Tensor, Tensor)> {
+        if n < 1 {
+            return Err(Error::config("n", n, "must be ≥ 1"));
+        }
+        let layout = &self.layout;
+        let mut targets = Vec::with_capacity(fixed.len());
+        for &(var, values) in fixed {
+            let bad = var >= layout.num_vars()
+                || (values.len() != 1 && values.len() as i64 != n)
+                || values
+                    .iter()
+                    .any(|&v| v < 0 || v as usize >= layout.cardinality(var));
+            if bad {
+                return Err(Error::config(
+                    "fixed",
+                    format!("variable {var} with {} values", values.len()),
+                    format!(
+                        "variable must be < {}, with 1 or n = {n} values each < its cardinality",
+                        layout.num_vars()
+                    ),
+                ));
+            }
+            let t = Tensor::from_slice(values)
+                .to_device(self.device)
+                .expand([n], false);
+            targets.push((var as i64, t));
+        }
+        let (mut x0, mut y0) = match self.config.gen_start {
+            GenerationStart::Noise => {
+                let x0 = self.x_init.sample(n);
+                let y0 = self.y_init.sample(layout, n, self.device, x0.kind())?;
+                (x0, y0)
+            }
+            GenerationStart::Buffer => {
+                let vals = layout.decode(&self.buffer.y); // [N, V]
+                let mut ok = Tensor::ones([n, self.buffer.len()], (Kind::Bool, self.device));
+                for (var, t) in &targets {
+                    let m = vals.select(1, *var).unsqueeze(0).eq_tensor(&t.unsqueeze(1));
+                    ok = ok.logical_and(&m);
+                }
+                let none = ok.any_dim(1, true).logical_not();
+                let idx = ok
+                    .logical_or(&none)
+                    .to_kind(Kind::Float)
+                    .multinomial(1, true)
+                    .squeeze_dim(1);
+                (
+                    self.buffer.x.index_select(0, &idx),
+                    self.buffer.y.index_select(0, &idx),
+                )
+            }
+        };
+        if let Some((values, mask)) = x_fixed {
+            if values.size() != x0.size() || mask.size() != x0.size() {
+                return Err(Error::shape(
+                    "Trainer::generate",
+                    "x_fixed",
+                    format!("{:?}", x0.size()),
+                    &values.size(),
+                ));
+            }
+            x0 = values
+                .to_device(self.device)
+                .to_kind(x0.kind())
+                .where_self(&mask.to_device(self.device), &x0);
+        }
+        let mut var_mask = None;
+        if !targets.is_empty() {
+            let vals = layout.decode(&y0);
+            for (var, t) in &targets {
+                vals.select(1, *var).copy_(t);
+            }
+            y0 = layout.encode(&vals, x0.kind())?;
+            let m: Vec<bool> = (0..layout.num_vars())
+                .map(|v| fixed.iter().any(|&(f, _)| f == v))
+                .collect();
+            var_mask = Some(Tensor::from_slice(&m).to_device(self.device));
+        }
+        let mut state = JointState::new(&self.ema_model, &x0, &y0)?;
+        if let Some(m) = &var_mask {
+            state = state.with_fixed_y(m)?;
+        }
+        if let Some((_, mask)) = x_fixed {
+            state = state.with_fixed_x(&mask.to_device(self.device))?;
+        }
+        let mut d = SweepDiagnostics::default();
+        let state = self
+            .sampler()?
+            .run(&self.ema_model, state, self.config.gen_sweeps, &mut d)?;
+        let (x, y) = state.into_xy();
+        Ok((x, layout.decode(&y)))
+    }
+}

@@ -1,0 +1,134 @@
+//! Checkpoints: writing one atomically and resuming a run from one.
+
+use super::{build_pair, enumerated_labels, RunState, Trainer};
+use crate::buffer::ReplayBuffer;
+use crate::checkpoint;
+use crate::optim::Adam;
+use crate::overrides::Overrides;
+use ebm_core::{Error, JointEnergy, Result, XInit};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::nn::{self, VarStore};
+use tch::{Device, Tensor};
+
+impl<M: JointEnergy> Trainer<M> {
+    /// Resumes from a checkpoint folder (or a folder of checkpoints: the newest complete one).
+    /// The checkpoint's configuration is used, changed only by `overrides` (the fields that
+    /// keep a checkpoint usable, e.g. a longer run, a lower learning rate or a new seed after
+    /// a divergence; see [`Overrides`]).
+    pub fn resume(
+        dir: &Path,
+        device: Device,
+        build: impl Fn(&nn::Path) -> M,
+        overrides: &Overrides,
+    ) -> Result<Self> {
+        let ckpt = checkpoint::resolve(dir)?;
+        let state_path = ckpt.join("state.json");
+        let text = std::fs::read_to_string(&state_path)
+            .map_err(|e| Error::io(&state_path, "cannot read the run state", e))?;
+        let state: RunState = serde_json::from_str(&text)
+            .map_err(|e| Error::file(&state_path, format!("not a valid run state: {e}")))?;
+        let mut config = state.config.clone();
+        overrides.apply(&mut config);
+        config.validate()?;
+        let (mut vs, model, mut ema_vs, ema_model) = build_pair(device, &build);
+        let load = |vs: &mut VarStore, name: &str| -> Result<()> {
+            let p = ckpt.join(name);
+            vs.load(&p)
+                .map_err(|e| Error::file(&p, format!("cannot load parameters: {e}")))
+        };
+        load(&mut vs, "model.safetensors")?;
+        load(&mut ema_vs, "ema.safetensors")?;
+        ema_vs.freeze();
+        let read = |name: &str| -> Result<Vec<(String, Tensor)>> {
+            let p = ckpt.join(name);
+            Tensor::read_safetensors(&p).map_err(|e| Error::file(&p, format!("cannot read: {e}")))
+        };
+        let get = |ts: &[(String, Tensor)], key: &str, file: &str| -> Result<Tensor> {
+            ts.iter()
+                .find(|(n, _)| n == key)
+                .map(|(_, t)| t.to_device(device))
+                .ok_or_else(|| Error::file(ckpt.join(file), format!("missing tensor {key}")))
+        };
+        let mut adam = Adam::new(&vs, config.adam.clone());
+        adam.load_state(&read("optimizer.safetensors")?, state.adam_steps)?;
+        let buf = read("buffer.safetensors")?;
+        let buffer = ReplayBuffer {
+            x: get(&buf, "x", "buffer.safetensors")?,
+            y: get(&buf, "y", "buffer.safetensors")?,
+        };
+        let init = read("init.safetensors")?;
+        let x_init = XInit {
+            low: get(&init, "low", "init.safetensors")?,
+            high: get(&init, "high", "init.safetensors")?,
+        };
+        let layout = model.y_layout().clone();
+        state.y_init.validate(&layout)?;
+        if buffer.y.size().get(1).copied() != Some(layout.dim() as i64) {
+            return Err(Error::file(
+                ckpt.join("buffer.safetensors"),
+                "label width does not match the model",
+            ));
+        }
+        let all_y = enumerated_labels(&config, &layout, device)?;
+        Ok(Self {
+            config,
+            device,
+            vs,
+            ema_vs,
+            model,
+            ema_model,
+            adam,
+            buffer,
+            x_init,
+            y_init: state.y_init,
+            iteration: state.iteration,
+            layout,
+            all_y,
+            judge: None,
+            clock: Instant::now(),
+        })
+    }
+
+    /// Writes a checkpoint into `dir` atomically (see [`checkpoint`]). Refuses (keeping the
+    /// previous checkpoint) when a parameter is not finite.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<PathBuf> {
+        for (name, t) in self.vs.variables() {
+            if !bool::try_from(t.isfinite().all())? {
+                return Err(Error::Diverged {
+                    iteration: self.iteration,
+                    what: format!("parameter {name} is not finite"),
+                });
+            }
+        }
+        let state = RunState {
+            iteration: self.iteration,
+            adam_steps: self.adam.steps(),
+            config: self.config.clone(),
+            y_init: self.y_init.clone(),
+        };
+        checkpoint::write_atomically(dir, self.iteration, |tmp| {
+            let file_err = |p: PathBuf, e: tch::TchError| Error::file(p, e.to_string());
+            let p = tmp.join("model.safetensors");
+            self.vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("ema.safetensors");
+            self.ema_vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("optimizer.safetensors");
+            Tensor::write_safetensors(&self.adam.state_tensors(), &p)
+                .map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("buffer.safetensors");
+            Tensor::write_safetensors(&[("x", &self.buffer.x), ("y", &self.buffer.y)], &p)
+                .map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("init.safetensors");
+            Tensor::write_safetensors(
+                &[("low", &self.x_init.low), ("high", &self.x_init.high)],
+                &p,
+            )
+            .map_err(|e| file_err(p.clone(), e))?;
+            let p = tmp.join("state.json");
+            let text =
+                serde_json::to_string_pretty(&state).map_err(|e| Error::file(&p, e.to_string()))?;
+            std::fs::write(&p, text).map_err(|e| Error::io(&p, "cannot write", e))
+        })
+    }
+}

@@ -1,0 +1,384 @@
+//! Persistent contrastive divergence with the joint MWG sampler (paper §4, appendix B).
+//!
+//! The trainer is split by concern: this file holds the type, its construction and the
+//! training loop; `step.rs` one iteration; `evaluate.rs` evaluation and test-time generation;
+//! `io.rs` checkpoints and resume.
+
+mod evaluate;
+mod io;
+mod step;
+
+use crate::buffer::ReplayBuffer;
+use crate::config::{NegativeLabels, TrainConfig, YInitMode};
+use crate::kernels::{AnyContinuous, AnyDiscrete};
+use crate::metrics::EvalMetrics;
+use crate::optim::Adam;
+use ebm_core::{Batch, DataSource, JointEnergy, Result, XInit, YInit, YLayout};
+use mwg::JointSampler;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+use tch::nn::{self, VarStore};
+use tch::{Device, Kind, Tensor};
+
+/// A labelled batch for training or evaluation: `x` `[B, …]`, `y` `[B, D]` (valid labels; the
+/// entries of unobserved variables are placeholders), `observed` `[B, V]` bool or `None`.
+#[derive(Debug)]
+pub struct LabelledBatch<'a> {
+    /// Inputs.
+    pub x: &'a Tensor,
+    /// Labels.
+    pub y: &'a Tensor,
+    /// Observed-variable mask (`None` = fully labelled).
+    pub observed: Option<&'a Tensor>,
+}
+
+/// What happened in one training iteration (host values, read once per iteration).
+#[derive(Clone, Debug, Serialize)]
+pub struct IterationReport {
+    /// Iteration index (0-based).
+    pub iteration: usize,
+    /// Loss `−(mean f⁺ − mean f⁻) + c·(mean f⁺² + mean f⁻²) − α·mean Σ_v log p(y_v | y_¬v, x⁺)`.
+    pub loss: f64,
+    /// Mean `f(x⁺, y⁺)` of the data (higher = more probable).
+    pub f_pos: f64,
+    /// Mean `f(x⁻, y⁻)` of the negative samples.
+    pub f_neg: f64,
+    /// Mean conditional pseudo-log-likelihood `Σ_v log p(y_v | y_¬v, x⁺)` of the batch (only when
+    /// `cond_weight > 0`; it is computed for the loss).
+    pub cond_ll: Option<f64>,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean GWG acceptance rate over the iteration's sweeps.
+    pub accept_y: f64,
+    /// Wall-clock seconds since training (re)started; within [`Trainer::train`], excluding the
+    /// time spent in evaluations and checkpoints (so it is the training time so far).
+    pub seconds: f64,
+}
+
+/// Callbacks of a training run; libraries never print, examples render these.
+pub trait Observer {
+    /// After every iteration.
+    fn on_iteration(&mut self, _report: &IterationReport) {}
+    /// After every evaluation.
+    fn on_evaluation(&mut self, _iteration: usize, _metrics: &EvalMetrics) {}
+    /// After a checkpoint was written.
+    fn on_checkpoint(&mut self, _path: &Path) {}
+}
+
+/// An observer that does nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Persistent state saved in `state.json` of a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct RunState {
+    iteration: usize,
+    adam_steps: i64,
+    config: TrainConfig,
+    y_init: YInit,
+}
+
+/// Summary of a finished [`Trainer::train`] call.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    /// Iterations completed in total (including before a resume).
+    pub iterations: usize,
+    /// Seconds spent training in this call, excluding evaluations and checkpoints.
+    pub train_seconds: f64,
+    /// The last report.
+    pub last: Option<IterationReport>,
+}
+
+/// Where [`Trainer::train`] evaluates and checkpoints.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainOptions<'a> {
+    /// Held-out labelled examples (e.g. `DataSource::test_set`); the first `eval_examples` of
+    /// them (all when 0) are evaluated. `None`: no accuracies (judges still run).
+    pub test: Option<&'a Batch>,
+    /// Energy-based accuracy and ECE (the label space must be enumerable). Default true.
+    pub energy_based: bool,
+    /// Sample-based accuracy. Default true.
+    pub sample_based: bool,
+    /// Folder of checkpoints; `None`: none are written.
+    pub checkpoint_dir: Option<&'a Path>,
+}
+
+impl Default for TrainOptions<'_> {
+    fn default() -> Self {
+        Self {
+            test: None,
+            energy_based: true,
+            sample_based: true,
+            checkpoint_dir: None,
+        }
+    }
+}
+
+/// A generation judge run at every evaluation (see [`Trainer::set_judge`]): named figures
+/// computed from the trainer (typically by generating samples with [`Trainer::generate`] and
+/// scoring them with an independent judge).
+pub type Judge<M> = Box<dyn FnMut(&Trainer<M>) -> Result<BTreeMap<String, f64>>>;
+
+/// Trains a joint EBM `f_θ(x, y)` (higher = more probable) by persistent contrastive
+/// divergence (paper §4, appendix B; docs/REFERENCE-NOTES.md §4–5):
+///
+/// 1. positive phase: a data batch `(x⁺, y⁺)`; unobserved label variables are imputed by the `y_sampler`
+///    with the observed ones clamped (paper Eq. 8);
+/// 2. negative phase: `B` chains drawn from the replay buffer (each re-initialised with
+///    probability `reinit_prob`), `sweeps` MWG sweeps (`y_sampler` + `x_sampler`; the paper: GWG + Langevin) with the **live** model,
+///    `x` and `y` written back; parameters are frozen while sampling, so no weight-gradient graph
+///    is built;
+/// 3. loss `−(mean f⁺ − mean f⁻) + c (mean f⁺² + mean f⁻²) − α mean Σ_v log p(y_v | y_¬v, x⁺)`
+///    (`c = l2_energy`, `α = cond_weight`; the paper has `c = α = 0`), from **one** forward over
+///    the `2B` rows `[x⁺; x⁻]`; Adam with linear warm-up;
+/// 4. EMA of the parameters (`ema_decay`), used for evaluation and test-time sampling.
+///
+/// Every iteration re-seeds torch's generator from `(seed, iteration)`, so a run resumed from a
+/// checkpoint reproduces the uninterrupted run on the CPU.
+pub struct Trainer<M> {
+    config: TrainConfig,
+    device: Device,
+    vs: VarStore,
+    ema_vs: VarStore,
+    model: M,
+    ema_model: M,
+    adam: Adam,
+    buffer: ReplayBuffer,
+    x_init: XInit,
+    y_init: YInit,
+    iteration: usize,
+    layout: YLayout,
+    /// Every label configuration `[C, D]` when `negative_labels` is `Expected`.
+    all_y: Option<Tensor>,
+    judge: Option<Judge<M>>,
+    /// Start of the current training call (for the reports' elapsed seconds).
+    clock: Instant,
+}
+
+/// Every label configuration, one-hot `[C, D]` float on `device`, when the configuration asks
+/// for the Rao-Blackwellised negative phase.
+fn enumerated_labels(
+    config: &TrainConfig,
+    layout: &YLayout,
+    device: Device,
+) -> Result<Option<Tensor>> {
+    match config.negative_labels {
+        NegativeLabels::Sampled => Ok(None),
+        NegativeLabels::Expected => {
+            let values = layout.enumerate_values(TrainConfig::MAX_ENUMERATED_CONFIGURATIONS)?;
+            Ok(Some(layout.encode(&values.to_device(device), Kind::Float)?))
+        }
+    }
+}
+
+fn iteration_seed(seed: u64, iteration: usize, stream: u64) -> i64 {
+    // SplitMix64 of (seed, iteration, stream): independent-looking seeds per iteration.
+    let mut z = seed
+        .wrapping_add((iteration as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
+
+/// The live model and its EMA twin, each on a `VarStore` of its own (tch's two-store pattern).
+fn build_pair<M>(device: Device, build: &impl Fn(&nn::Path) -> M) -> (VarStore, M, VarStore, M) {
+    let vs = VarStore::new(device);
+    let model = build(&vs.root());
+    let ema_vs = VarStore::new(device);
+    let ema_model = build(&ema_vs.root());
+    (vs, model, ema_vs, ema_model)
+}
+
+impl<M: JointEnergy> Trainer<M> {
+    /// A new run: builds the live and EMA models with `build`, sets `p₀(x)` and `q₀(y)` from
+    /// `first_batch` (one batch of training data, fully labelled entries used for `q₀`), and
+    /// fills the buffer.
+    pub fn new(
+        config: TrainConfig,
+        device: Device,
+        build: impl Fn(&nn::Path) -> M,
+        first_batch: &LabelledBatch,
+    ) -> Result<Self> {
+        config.validate()?;
+        tch::manual_seed(iteration_seed(config.seed, usize::MAX, 1));
+        let (vs, model, mut ema_vs, ema_model) = build_pair(device, &build);
+        ema_vs.copy(&vs)?;
+        ema_vs.freeze();
+        let layout = model.y_layout().clone();
+        let x_init = XInit::from_batch(&first_batch.x.to_device(device))?;
+        let y_init = match config.y_init {
+            YInitMode::Uniform => YInit::Uniform,
+            YInitMode::Empirical => YInit::empirical(&layout, &first_batch.y.to_device(device))?,
+        };
+        let buffer = ReplayBuffer::new(config.buffer_size, &x_init, &y_init, &layout)?;
+        let adam = Adam::new(&vs, config.adam.clone());
+        let all_y = enumerated_labels(&config, &layout, device)?;
+        Ok(Self {
+            config,
+            device,
+            vs,
+            ema_vs,
+            model,
+            ema_model,
+            adam,
+            buffer,
+            x_init,
+            y_init,
+            iteration: 0,
+            layout,
+            all_y,
+            judge: None,
+            clock: Instant::now(),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+    /// Iterations completed.
+    pub fn iteration(&self) -> usize {
+        self.iteration
+    }
+    /// The live model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+    /// The EMA model (evaluation, test-time sampling).
+    pub fn ema_model(&self) -> &M {
+        &self.ema_model
+    }
+    /// The live parameters.
+    pub fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+    /// The EMA parameters.
+    pub fn ema_var_store(&self) -> &VarStore {
+        &self.ema_vs
+    }
+    /// The replay buffer.
+    pub fn buffer(&self) -> &ReplayBuffer {
+        &self.buffer
+    }
+    /// The initial label distribution.
+    pub fn y_init(&self) -> &YInit {
+        &self.y_init
+    }
+    /// The initial `x` distribution.
+    pub fn x_init(&self) -> &XInit {
+        &self.x_init
+    }
+    /// The training device.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Installs a generation judge, run after every evaluation of [`Trainer::train`]; its
+    /// figures are added to [`EvalMetrics::judges`]. Torch's generator is seeded from the run's
+    /// seed and the iteration before each call, so judged figures are reproducible.
+    pub fn set_judge(&mut self, judge: Judge<M>) {
+        self.judge = Some(judge);
+    }
+
+    /// Runs the installed judge (if any) on the current model; empty without a judge.
+    pub fn judge(&mut self) -> Result<BTreeMap<String, f64>> {
+        let Some(mut judge) = self.judge.take() else {
+            return Ok(BTreeMap::new());
+        };
+        tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 4));
+        let out = judge(self);
+        self.judge = Some(judge);
+        out
+    }
+
+    /// The joint sampler of the run: the kernels `config.y_sampler` and `config.x_sampler` name.
+    pub fn sampler(&self) -> Result<JointSampler<AnyDiscrete, AnyContinuous>> {
+        Ok(JointSampler::new(
+            AnyDiscrete::from_config(&self.config)?,
+            AnyContinuous::from_config(&self.config)?,
+        ))
+    }
+
+    /// Trains until `config.iterations`, drawing batches from `data` (torch's generator seeded
+    /// from the run's seed and the iteration before each draw), evaluating on `options.test`
+    /// every `eval_every` iterations and at the end (with the installed judge, if any), and
+    /// checkpointing into `options.checkpoint_dir` every `checkpoint_every` iterations and at
+    /// the end. Returns the final metrics (accuracies `None` without a test set). On
+    /// divergence, returns [`Error::Diverged`]; the last checkpoint written stays loadable.
+    pub fn train<D: DataSource + ?Sized>(
+        &mut self,
+        data: &mut D,
+        options: &TrainOptions,
+        observer: &mut dyn Observer,
+    ) -> Result<(EvalMetrics, TrainSummary)> {
+        let test = match options.test {
+            Some(t) => {
+                let n = t.x.size().first().copied().unwrap_or(0);
+                let keep = match self.config.eval_examples {
+                    0 => n,
+                    k => k.min(n),
+                };
+                Some((t.x.narrow(0, 0, keep), t.y.narrow(0, 0, keep)))
+            }
+            None => None,
+        };
+        let evaluate = |t: &mut Self| -> Result<EvalMetrics> {
+            let mut m = match &test {
+                Some((x, y)) => t.evaluate(x, y, options.energy_based, options.sample_based)?,
+                None => EvalMetrics::default(),
+            };
+            m.judges = t.judge()?;
+            Ok(m)
+        };
+        self.clock = Instant::now();
+        let mut side_seconds = 0.0;
+        let mut last = None;
+        while self.iteration < self.config.iterations {
+            tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 3));
+            let b = data.next_batch(self.config.batch_size, self.device)?;
+            let mut report = self.step(&LabelledBatch {
+                x: &b.x,
+                y: &b.y,
+                observed: b.observed.as_ref(),
+            })?;
+            report.seconds -= side_seconds;
+            observer.on_iteration(&report);
+            last = Some(report);
+            let done = self.iteration;
+            let finished = done == self.config.iterations;
+            let side = Instant::now();
+            if !finished && self.config.eval_every > 0 && done % self.config.eval_every == 0 {
+                let m = evaluate(self)?;
+                observer.on_evaluation(done, &m);
+            }
+            if let Some(dir) = options.checkpoint_dir {
+                if !finished
+                    && self.config.checkpoint_every > 0
+                    && done % self.config.checkpoint_every == 0
+                {
+                    let p = self.save_checkpoint(dir)?;
+                    observer.on_checkpoint(&p);
+                }
+            }
+            side_seconds += side.elapsed().as_secs_f64();
+        }
+        let train_seconds = self.clock.elapsed().as_secs_f64() - side_seconds;
+        if let Some(dir) = options.checkpoint_dir {
+            let p = self.save_checkpoint(dir)?;
+            observer.on_checkpoint(&p);
+        }
+        let m = evaluate(self)?;
+        observer.on_evaluation(self.iteration, &m);
+        Ok((
+            m,
+            TrainSummary {
+                iterations: self.iteration,
+                train_seconds,
+                last,
+            },
+        ))
+    }
+}

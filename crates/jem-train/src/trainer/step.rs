@@ -1,0 +1,198 @@
+//! One training iteration: positive phase (with imputation of unobserved labels), negative
+//! phase (replay buffer + joint chains), one forward and backward over both, optimiser and EMA.
+
+use super::{iteration_seed, IterationReport, LabelledBatch, Trainer};
+use crate::conditional::conditional_pseudo_log_likelihood;
+use crate::kernels::AnyDiscrete;
+use crate::negative::expected_log_density;
+use crate::optim::{ema_update, warmup_lr};
+use ebm_core::{Error, JointEnergy, JointState, Result};
+use mwg::SweepDiagnostics;
+use tch::{Kind, Tensor};
+
+impl<M: JointEnergy> Trainer<M> {
+    /// One training iteration on `batch` (`x` `[B, …]` of the model's shape and float kind,
+    /// `y` `[B, D]`, `observed` `[B, V]` bool; any device: moved to the trainer's). Returns its
+    /// report. A malformed batch is an error, not a panic.
+    pub fn step(&mut self, batch: &LabelledBatch) -> Result<IterationReport> {
+        self.check_batch(batch)?;
+        let it = self.iteration;
+        tch::manual_seed(iteration_seed(self.config.seed, it, 0));
+        let cfg = self.config.clone();
+        let lr = warmup_lr(cfg.lr, cfg.warmup_iters, it);
+        let x_pos = batch.x.to_device(self.device);
+        let mut y_pos = batch.y.to_device(self.device);
+        let observed = batch.observed.map(|o| o.to_device(self.device));
+
+        self.vs.freeze();
+        let sampled = (|| -> Result<(Tensor, Tensor, SweepDiagnostics)> {
+            // Positive phase: impute unobserved labels with the observed ones clamped.
+            if let Some(obs) = &observed {
+                let cols = ebm_core::ColumnMaps::new(&self.layout, self.device, y_pos.kind());
+                let free_cols = cols.expand_var_mask(&obs.logical_not());
+                let noise =
+                    self.y_init
+                        .sample(&self.layout, y_pos.size()[0], self.device, y_pos.kind())?;
+                let y0 = noise.where_self(&free_cols, &y_pos);
+                let state = JointState::new_trusted(&self.model, &x_pos, &y0)?.with_fixed_y(obs)?;
+                let kernel = AnyDiscrete::from_config(&self.config)?;
+                y_pos = mwg::run_discrete(&kernel, &self.model, state, self.config.impute_steps)?
+                    .into_xy()
+                    .1;
+            }
+            // Negative phase.
+            let draw = self.buffer.draw(
+                cfg.batch_size,
+                cfg.reinit_prob,
+                &self.x_init,
+                &self.y_init,
+                &self.layout,
+            )?;
+            let state = JointState::new_trusted(&self.model, &draw.x, &draw.y)?;
+            let mut diag = SweepDiagnostics::default();
+            let state = self
+                .sampler()?
+                .run(&self.model, state, cfg.sweeps, &mut diag)?;
+            self.buffer.write_back(&draw.index, state.x(), state.y());
+            let (x, y) = state.into_xy();
+            Ok((x, y, diag))
+        })();
+        self.vs.unfreeze();
+        let (x_neg, y_neg, diag) = sampled?;
+
+        // One forward for both phases (the energies treat rows independently), so the weights'
+        // backward runs once over 2B rows instead of twice over B.
+        let b = x_pos.size()[0];
+        let x_all = Tensor::cat(&[&x_pos, &x_neg.to_kind(x_pos.kind())], 0);
+        let y_all = Tensor::cat(&[&y_pos, &y_neg.to_kind(y_pos.kind())], 0);
+        let h_all = self.model.features(&x_all);
+        let h_all = h_all.as_ref().unwrap_or(&x_all);
+        let f_all = self.model.log_density_from_features(h_all, &y_all);
+        let f_pos = f_all.narrow(0, 0, b);
+        let f_neg = f_all.narrow(0, b, f_all.size()[0] - b);
+        let neg_term = match &self.all_y {
+            None => f_neg.mean(Kind::Float),
+            Some(all_y) => {
+                let h_neg = h_all.narrow(0, b, f_all.size()[0] - b);
+                expected_log_density(&self.model, &h_neg, &all_y.to_kind(y_pos.kind()))
+                    .mean(Kind::Float)
+            }
+        };
+        let mut loss = -(f_pos.mean(Kind::Float) - neg_term);
+        if self.config.l2_energy > 0.0 {
+            let l2 = (&f_pos * &f_pos).mean(Kind::Float) + (&f_neg * &f_neg).mean(Kind::Float);
+            loss += l2 * self.config.l2_energy;
+        }
+        let cond_ll = if self.config.cond_weight > 0.0 {
+            let h_pos = h_all.narrow(0, 0, b);
+            let ll =
+                conditional_pseudo_log_likelihood(&self.model, &h_pos, &y_pos, observed.as_ref())
+                    .mean(Kind::Float);
+            loss -= &ll * self.config.cond_weight;
+            ll.detach()
+        } else {
+            Tensor::zeros([], (Kind::Float, self.device))
+        };
+        let values = Vec::<f64>::try_from(Tensor::stack(
+            &[
+                loss.detach().to_kind(Kind::Double),
+                f_pos.detach().mean(Kind::Double),
+                f_neg.detach().mean(Kind::Double),
+                cond_ll.to_kind(Kind::Double),
+            ],
+            0,
+        ))?;
+        let (loss_v, f_pos_v, f_neg_v, cond_v) = (values[0], values[1], values[2], values[3]);
+        for (what, v) in [
+            ("loss", loss_v),
+            ("mean f(x+, y+)", f_pos_v),
+            ("mean f(x-, y-)", f_neg_v),
+        ] {
+            if !v.is_finite() {
+                return Err(Error::Diverged {
+                    iteration: it,
+                    what: format!("{what} is not finite"),
+                });
+            }
+        }
+        let limit = self.config.max_abs_energy;
+        for (what, v) in [("mean f(x+, y+)", f_pos_v), ("mean f(x-, y-)", f_neg_v)] {
+            if limit > 0.0 && v.abs() > limit {
+                return Err(Error::Diverged {
+                    iteration: it,
+                    what: format!("{what} = {v:.3e} is beyond ±max_abs_energy = {limit:.0e}"),
+                });
+            }
+        }
+        loss.backward();
+        let clip = (self.config.clip_grad > 0.0).then_some(self.config.clip_grad);
+        self.adam.step_clipped(lr, clip)?;
+        ema_update(&self.ema_vs, &self.vs, self.config.ema_decay)?;
+        self.iteration += 1;
+        Ok(IterationReport {
+            iteration: it,
+            loss: loss_v,
+            f_pos: f_pos_v,
+            f_neg: f_neg_v,
+            cond_ll: (self.config.cond_weight > 0.0).then_some(cond_v),
+            lr,
+            accept_y: diag.summary().accept_rate_y,
+            seconds: self.clock.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn check_batch(&self, batch: &LabelledBatch) -> Result<()> {
+        const OP: &str = "Trainer::step";
+        let want = self.buffer.x.size();
+        let xs = batch.x.size();
+        if xs.len() != want.len() || xs.first().copied().unwrap_or(0) < 1 || xs[1..] != want[1..] {
+            let mut shape = vec!["B".to_string()];
+            shape.extend(want[1..].iter().map(|d| d.to_string()));
+            return Err(Error::shape(
+                OP,
+                "x",
+                format!("[{}] with B ≥ 1", shape.join(", ")),
+                &xs,
+            ));
+        }
+        let b = xs[0];
+        if batch.x.kind() != self.buffer.x.kind() {
+            return Err(Error::config(
+                "x",
+                format!("{:?}", batch.x.kind()),
+                format!(
+                    "training data must be {:?} like the model",
+                    self.buffer.x.kind()
+                ),
+            ));
+        }
+        let d = self.layout.dim() as i64;
+        if batch.y.size() != [b, d] {
+            return Err(Error::shape(
+                OP,
+                "y",
+                format!("[{b}, {d}]"),
+                &batch.y.size(),
+            ));
+        }
+        if !batch.y.is_floating_point() {
+            return Err(Error::config(
+                "y",
+                format!("{:?}", batch.y.kind()),
+                "labels must be one-hot floats (see YLayout::encode)",
+            ));
+        }
+        if let Some(o) = batch.observed {
+            let v = self.layout.num_vars() as i64;
+            if o.size() != [b, v] || o.kind() != Kind::Bool {
+                return Err(Error::shape(
+                    OP,
+                    "observed",
+                    format!("bool [{b}, {v}]"),
+                    &o.size(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
