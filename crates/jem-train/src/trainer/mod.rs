@@ -307,7 +307,8 @@ impl<M: JointEnergy> Trainer<M> {
     /// every `eval_every` iterations and at the end (with the installed judge, if any), and
     /// checkpointing into `options.checkpoint_dir` every `checkpoint_every` iterations and at
     /// the end. Returns the final metrics (accuracies `None` without a test set). On
-    /// divergence, returns [`Error::Diverged`]; the last checkpoint written stays loadable.
+    /// divergence, returns [`Error::Diverged`](ebm_core::Error::Diverged); the last checkpoint
+    /// written stays loadable.
     pub fn train<D: DataSource + ?Sized>(
         &mut self,
         data: &mut D,
