@@ -60,6 +60,10 @@ pub struct CommonArgs {
     /// MALA's proposal noise scale σ (drift σ²/2) when `--x-sampler mala`.
     #[arg(long)]
     pub mala_noise: Option<f64>,
+    /// Probability of restarting a negative chain at a data point of the batch (labels from
+    /// q₀) instead of its buffer state (0 = the paper).
+    #[arg(long)]
+    pub data_reinit: Option<f64>,
     /// Clip the global gradient norm to this value before each optimiser step (0 = off).
     #[arg(long)]
     pub clip_grad: Option<f64>,
@@ -105,6 +109,7 @@ impl CommonArgs {
             sweeps: self.sweeps,
             l2_energy: self.l2_energy,
             clip_grad: self.clip_grad,
+            data_reinit_prob: self.data_reinit,
             cond_weight: self.cond_weight,
             negative_labels: self.negative_labels,
             y_sampler: self.y_sampler,

@@ -29,6 +29,8 @@ pub struct Overrides {
     pub l2_energy: Option<f64>,
     /// Gradient-norm clipping (0 = off).
     pub clip_grad: Option<f64>,
+    /// Probability of restarting a negative chain at a data point.
+    pub data_reinit_prob: Option<f64>,
     /// Weight of the extra conditional term (0 = the paper's objective).
     pub cond_weight: Option<f64>,
     /// Negative-phase labels.
@@ -64,6 +66,7 @@ impl Overrides {
             sweeps,
             l2_energy,
             clip_grad,
+            data_reinit_prob,
             cond_weight,
             negative_labels,
             y_sampler,

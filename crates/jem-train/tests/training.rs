@@ -770,3 +770,53 @@ fn malformed_batches_are_errors() {
     .unwrap();
     assert_eq!(t.iteration(), 1);
 }
+
+/// `data_reinit_prob = 1` starts every negative chain at the batch's data points: with a
+/// Langevin step too small to move them, the written-back buffer slots hold the data `x`;
+/// with 0 (the paper) none does.
+#[test]
+fn data_reinit_starts_negative_chains_at_the_data() {
+    let _rng = rng_lock();
+    for (p, want_some) in [(1.0, true), (0.0, false)] {
+        let mut t = new_trainer(TrainConfig {
+            data_reinit_prob: p,
+            reinit_prob: 0.0,
+            sweeps: 1,
+            langevin: samplers_cont_config(),
+            ..tiny_config()
+        });
+        let (x, y, _) = batch(0, 16, false);
+        t.step(&LabelledBatch {
+            x: &x,
+            y: &y,
+            observed: None,
+        })
+        .unwrap();
+        // For every buffer row, the distance to the nearest data row.
+        let d = (t.buffer().x.unsqueeze(1) - x.unsqueeze(0))
+            .abs()
+            .amax(&[2i64][..], false)
+            .amin(&[1i64][..], false);
+        let at_data = i64::try_from(d.lt(1e-4).sum(Kind::Int64)).unwrap();
+        assert_eq!(
+            at_data >= 8,
+            want_some,
+            "p = {p}: {at_data} slots at data points"
+        );
+        if !want_some {
+            assert_eq!(at_data, 0);
+        }
+    }
+    let bad = TrainConfig {
+        data_reinit_prob: 1.5,
+        ..tiny_config()
+    };
+    assert!(bad.validate().is_err());
+}
+
+fn samplers_cont_config() -> samplers_cont::LangevinConfig {
+    samplers_cont::LangevinConfig {
+        step_size: 1e-12,
+        noise_scale: 1e-12,
+    }
+}

@@ -6,7 +6,7 @@ use crate::conditional::conditional_pseudo_log_likelihood;
 use crate::kernels::AnyDiscrete;
 use crate::negative::expected_log_density;
 use crate::optim::{ema_update, warmup_lr};
-use ebm_core::{Error, JointEnergy, JointState, Result};
+use ebm_core::{eval::select_rows, Error, JointEnergy, JointState, Result};
 use mwg::SweepDiagnostics;
 use tch::{Kind, Tensor};
 
@@ -48,7 +48,18 @@ impl<M: JointEnergy> Trainer<M> {
                 &self.y_init,
                 &self.layout,
             )?;
-            let state = JointState::new_trusted(&self.model, &draw.x, &draw.y)?;
+            let (mut x0, mut y0) = (draw.x, draw.y);
+            if cfg.data_reinit_prob > 0.0 && x_pos.size()[0] == cfg.batch_size {
+                // Restart some chains at this batch's data points, labels from q₀(y).
+                let b = cfg.batch_size;
+                let m = Tensor::rand([b], (Kind::Float, self.device)).lt(cfg.data_reinit_prob);
+                let y_q0 = self
+                    .y_init
+                    .sample(&self.layout, b, self.device, y0.kind())?;
+                x0 = select_rows(&m, &x_pos.to_kind(x0.kind()), &x0);
+                y0 = select_rows(&m, &y_q0, &y0);
+            }
+            let state = JointState::new_trusted(&self.model, &x0, &y0)?;
             let mut diag = SweepDiagnostics::default();
             let state = self
                 .sampler()?
