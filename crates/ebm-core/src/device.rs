@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use tch::{Cuda, Device};
 
@@ -84,8 +85,12 @@ pub fn seed_everything(seed: u64) -> StdRng {
 /// Facts about the libtorch runtime, for a `doctor` command.
 #[derive(Clone, Debug, Serialize)]
 pub struct RuntimeReport {
-    /// PyTorch version `tch` was built for.
-    pub torch_version: &'static str,
+    /// Version of the libtorch this process has loaded, read at run time from the library's
+    /// folder (`build-version` of a libtorch archive, or `version.py` of a PyTorch
+    /// installation); `None` when it cannot be found.
+    pub torch_version: Option<String>,
+    /// The `libtorch_cpu` shared library this process has loaded (from `/proc/self/maps`).
+    pub libtorch_path: Option<PathBuf>,
     /// `torch.cuda.is_available()`.
     pub cuda_available: bool,
     /// Number of CUDA devices.
@@ -104,10 +109,48 @@ pub struct RuntimeReport {
     pub openmp: bool,
 }
 
+/// The path of the loaded `libtorch_cpu` shared library, from `/proc/self/maps` (Linux; `None`
+/// elsewhere or when it is not mapped).
+pub fn loaded_libtorch() -> Option<PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| {
+            Path::new(p)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libtorch_cpu."))
+        })
+        .map(PathBuf::from)
+}
+
+/// The version of the libtorch whose `lib/` folder is `lib_dir`: the first line of
+/// `../build-version` (libtorch archives) or `__version__` in `../version.py` (the `torch`
+/// folder of a PyTorch installation). `None` when neither file says.
+pub fn libtorch_version(lib_dir: &Path) -> Option<String> {
+    let root = lib_dir.parent()?;
+    if let Ok(v) = std::fs::read_to_string(root.join("build-version")) {
+        let v = v.lines().next().unwrap_or("").trim();
+        if !v.is_empty() {
+            return Some(v.to_string());
+        }
+    }
+    let py = std::fs::read_to_string(root.join("version.py")).ok()?;
+    py.lines()
+        .find_map(|l| l.trim().strip_prefix("__version__"))
+        .and_then(|rest| rest.split(['\'', '"']).nth(1))
+        .map(str::to_string)
+}
+
 /// Collects a [`RuntimeReport`].
 pub fn runtime_report() -> RuntimeReport {
+    let libtorch_path = loaded_libtorch();
     RuntimeReport {
-        torch_version: "2.13.0",
+        torch_version: libtorch_path
+            .as_deref()
+            .and_then(Path::parent)
+            .and_then(libtorch_version),
+        libtorch_path,
         cuda_available: Cuda::is_available(),
         cuda_devices: Cuda::device_count(),
         cudnn_available: Cuda::cudnn_is_available(),
@@ -122,6 +165,30 @@ pub fn runtime_report() -> RuntimeReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn libtorch_version_files_are_read() {
+        let d = std::env::temp_dir().join(format!("ebm-core-version-{}", std::process::id()));
+        let lib = d.join("lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        assert_eq!(libtorch_version(&lib), None);
+        std::fs::write(
+            d.join("version.py"),
+            "x = 1\n__version__ = '2.13.0+cu130'\n",
+        )
+        .unwrap();
+        assert_eq!(libtorch_version(&lib).as_deref(), Some("2.13.0+cu130"));
+        std::fs::write(d.join("build-version"), "2.5.1+cpu\n").unwrap();
+        assert_eq!(libtorch_version(&lib).as_deref(), Some("2.5.1+cpu"));
+        std::fs::remove_dir_all(&d).unwrap();
+        // This test binary links libtorch: it is found, and its version can be read.
+        let r = runtime_report();
+        let p = r.libtorch_path.expect("libtorch_cpu is mapped");
+        assert!(p.exists(), "{}", p.display());
+        assert!(r
+            .torch_version
+            .is_some_and(|v| v.chars().next().is_some_and(|c| c.is_ascii_digit())));
+    }
 
     #[test]
     fn parse_and_resolve() {

@@ -458,7 +458,14 @@ mod tests {
 
     #[test]
     fn fashion_mnist_loads_if_installed() {
+        // CI installs the Debian package and sets this, so that a missing or unreadable copy
+        // fails there instead of skipping.
+        let required = std::env::var_os("JOINT_EBM_REQUIRE_FASHION_MNIST").is_some();
         if !Path::new(FASHION_MNIST_DIR).is_dir() {
+            assert!(
+                !required,
+                "{FASHION_MNIST_DIR} not found but JOINT_EBM_REQUIRE_FASHION_MNIST is set"
+            );
             eprintln!(
                 "skipped: {FASHION_MNIST_DIR} not found (apt-get install dataset-fashion-mnist)"
             );
