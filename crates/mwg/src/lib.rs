@@ -5,7 +5,9 @@
 //! discrete kernel on `y` and any continuous kernel on `x`, clamping of any subset of `y`
 //! variables and `x` elements, and prediction of labels from `x`:
 //! * [`predict_by_energy`] — enumerate the free configurations, argmax `f` (exact posterior);
-//! * [`predict_by_sampling`] — 10 chains × 200 discrete steps from `q₀(y)`, majority vote.
+//! * [`predict_by_sampling`] — 10 chains × 200 discrete steps from `q₀(y)`, majority vote;
+//! * [`generate`] — conditional generation and inpainting: chains with chosen label variables
+//!   and elements of `x` held fixed ([`Clamps`]).
 //!
 //! ```no_run
 //! use ebm_core::{JointState, YLayout, FnEnergy};
@@ -19,10 +21,12 @@
 //! );
 //! # Ok(()) }
 //! ```
+mod generate;
 pub mod oracle;
 mod predict;
 mod sampler;
 
+pub use generate::{clamped_state, generate, Clamps};
 pub use predict::{
     accuracy, predict_by_energy, predict_by_sampling, EnergyPrediction, EnumerationConfig,
     Observed, SamplePrediction, SamplePredictionConfig,

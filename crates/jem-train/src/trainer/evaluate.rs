@@ -5,10 +5,9 @@ use super::{iteration_seed, Trainer};
 use crate::config::GenerationStart;
 use crate::kernels::AnyDiscrete;
 use crate::metrics::{accuracy_per_variable, mean_ece, EvalMetrics};
-use ebm_core::{Error, JointEnergy, JointState, Result};
+use ebm_core::{Error, JointEnergy, Result};
 use mwg::{
-    predict_by_energy, predict_by_sampling, EnumerationConfig, SamplePredictionConfig,
-    SweepDiagnostics,
+    predict_by_energy, predict_by_sampling, Clamps, EnumerationConfig, SamplePredictionConfig,
 };
 use tch::{Kind, Tensor};
 
@@ -88,29 +87,12 @@ impl<M: JointEnergy> Trainer<M> {
             return Err(Error::config("n", n, "must be ≥ 1"));
         }
         let layout = &self.layout;
-        let mut targets = Vec::with_capacity(fixed.len());
-        for &(var, values) in fixed {
-            let bad = var >= layout.num_vars()
-                || (values.len() != 1 && values.len() as i64 != n)
-                || values
-                    .iter()
-                    .any(|&v| v < 0 || v as usize >= layout.cardinality(var));
-            if bad {
-                return Err(Error::config(
-                    "fixed",
-                    format!("variable {var} with {} values", values.len()),
-                    format!(
-                        "variable must be < {}, with 1 or n = {n} values each < its cardinality",
-                        layout.num_vars()
-                    ),
-                ));
-            }
-            let t = Tensor::from_slice(values)
-                .to_device(self.device)
-                .expand([n], false);
-            targets.push((var as i64, t));
-        }
-        let (mut x0, mut y0) = match self.config.gen_start {
+        let clamps = Clamps {
+            labels: fixed,
+            x: x_fixed,
+        };
+        let targets = clamps.label_targets(layout, n, self.device)?;
+        let (x0, y0) = match self.config.gen_start {
             GenerationStart::Noise => {
                 let x0 = self.x_init.sample(n);
                 let y0 = self.y_init.sample(layout, n, self.device, x0.kind())?;
@@ -120,7 +102,10 @@ impl<M: JointEnergy> Trainer<M> {
                 let vals = layout.decode(&self.buffer.y); // [N, V]
                 let mut ok = Tensor::ones([n, self.buffer.len()], (Kind::Bool, self.device));
                 for (var, t) in &targets {
-                    let m = vals.select(1, *var).unsqueeze(0).eq_tensor(&t.unsqueeze(1));
+                    let m = vals
+                        .select(1, *var as i64)
+                        .unsqueeze(0)
+                        .eq_tensor(&t.unsqueeze(1));
                     ok = ok.logical_and(&m);
                 }
                 let none = ok.any_dim(1, true).logical_not();
@@ -135,44 +120,13 @@ impl<M: JointEnergy> Trainer<M> {
                 )
             }
         };
-        if let Some((values, mask)) = x_fixed {
-            if values.size() != x0.size() || mask.size() != x0.size() {
-                return Err(Error::shape(
-                    "Trainer::generate",
-                    "x_fixed",
-                    format!("{:?}", x0.size()),
-                    &values.size(),
-                ));
-            }
-            x0 = values
-                .to_device(self.device)
-                .to_kind(x0.kind())
-                .where_self(&mask.to_device(self.device), &x0);
-        }
-        let mut var_mask = None;
-        if !targets.is_empty() {
-            let vals = layout.decode(&y0);
-            for (var, t) in &targets {
-                vals.select(1, *var).copy_(t);
-            }
-            y0 = layout.encode(&vals, x0.kind())?;
-            let m: Vec<bool> = (0..layout.num_vars())
-                .map(|v| fixed.iter().any(|&(f, _)| f == v))
-                .collect();
-            var_mask = Some(Tensor::from_slice(&m).to_device(self.device));
-        }
-        let mut state = JointState::new(&self.ema_model, &x0, &y0)?;
-        if let Some(m) = &var_mask {
-            state = state.with_fixed_y(m)?;
-        }
-        if let Some((_, mask)) = x_fixed {
-            state = state.with_fixed_x(&mask.to_device(self.device))?;
-        }
-        let mut d = SweepDiagnostics::default();
-        let state = self
-            .sampler()?
-            .run(&self.ema_model, state, self.config.gen_sweeps, &mut d)?;
-        let (x, y) = state.into_xy();
-        Ok((x, layout.decode(&y)))
+        mwg::generate(
+            &self.sampler()?,
+            &self.ema_model,
+            &x0,
+            &y0,
+            &clamps,
+            self.config.gen_sweeps,
+        )
     }
 }
