@@ -95,7 +95,7 @@ fn main() -> Result<()> {
     } else {
         args.judge_per_bin
     };
-    let judge = common::judges::sprites(judge, per_bin, 8 * per_bin, real_within_one);
+    let judge = joint_ebm::judges::sprites(judge, per_bin, 8 * per_bin, real_within_one);
     let extra = serde_json::json!({ "data_file": args.data_file, "judge_per_bin": per_bin });
     let (trainer, metrics, summary) = common::run::train(
         "dsprites",

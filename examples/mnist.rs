@@ -120,7 +120,7 @@ fn main() -> Result<()> {
     let test = data.test_set(i64::MAX, device)?;
     let started = Instant::now();
     let (judge, report) =
-        DigitJudge::load_or_train(data.train(), data.test(), &common::judges::cache_dir())
+        DigitJudge::load_or_train(data.train(), data.test(), &joint_ebm::judges::cache_dir())
             .context("cannot train the digit judge")?;
     eprintln!(
         "mnist: digit judge {} {} (test accuracy {:.4})",
@@ -137,7 +137,7 @@ fn main() -> Result<()> {
     } else {
         args.judge_per_class
     };
-    let judge = common::judges::digits(judge, per_class, 2 * per_class, report.test_accuracy);
+    let judge = joint_ebm::judges::digits(judge, per_class, 2 * per_class, report.test_accuracy);
     let extra = serde_json::json!({
         "data_dir": args.data_dir, "fashion": args.fashion, "inpaint": args.inpaint, "judge_per_class": per_class,
     });

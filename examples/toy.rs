@@ -160,7 +160,7 @@ fn main() -> Result<()> {
         true,
         presets::toy::energy,
         extra,
-        Some(common::judges::toy(per_value)),
+        Some(joint_ebm::judges::toy(per_value)),
     )?;
     let figs = figures(&trainer, &c.out_dir, &mut data)?;
     common::run::finish(

@@ -13,7 +13,11 @@
 //! * [`mwg`]: the joint sampler, clamping, conditional generation and prediction;
 //! * [`train`] (`jem-train`): persistent contrastive divergence, presets, checkpoints;
 //! * [`data`] (`ebm-data`): the paper's datasets and the generation judges;
-//! * [`tch`]: the tensor library, at the version the layers were built with.
+//! * [`tch`]: the tensor library, at the version the layers were built with;
+//! * [`judges`]: the generation judges of the three experiments, ready to install on a
+//!   trainer.
+pub mod judges;
+
 pub use ebm_core;
 pub use ebm_data as data;
 pub use jem_train as train;

@@ -3,7 +3,6 @@
 //! clap, indicatif or image.)
 #![allow(dead_code)]
 
-pub mod judges;
 pub mod plot;
 pub mod run;
 

@@ -1,11 +1,12 @@
-//! Generation judges of the examples: samples of the trainer's EMA model (`Trainer::generate`),
-//! scored by the independent judges of `ebm_data::judge`. Each returns a [`Judge`] that the
-//! trainer runs at every evaluation; its figures land in `metrics.jsonl` and `metrics.json`.
+//! Generation judges for the paper's experiments: samples of a trainer's EMA model
+//! ([`Trainer::generate`]), scored by the independent judges of [`ebm_data::judge`]. Each
+//! returns a [`Judge`] to install with [`Trainer::set_judge`]; the trainer runs it at every
+//! evaluation and its figures join the metrics.
 
+use ebm_core::JointEnergy;
 use ebm_data::from_logit;
 use ebm_data::judge::{toy_bayes_attributes, DigitJudge, SpriteJudge};
 use jem_train::{Judge, Trainer};
-use joint_ebm::ebm_core::JointEnergy;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
