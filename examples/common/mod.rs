@@ -63,6 +63,13 @@ pub struct CommonArgs {
     /// q₀) instead of its buffer state (0 = the paper).
     #[arg(long)]
     pub data_reinit: Option<f64>,
+    /// Automatic recovery from divergence: roll back to the last snapshot, halve the learning
+    /// rate, reseed and continue (`on`, the default) or stop at the first divergence (`off`).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub recovery: String,
+    /// Recoveries allowed before the run gives up.
+    #[arg(long, default_value_t = 3)]
+    pub max_recoveries: usize,
     /// Clip the global gradient norm to this value before each optimiser step (0 = off).
     #[arg(long)]
     pub clip_grad: Option<f64>,
@@ -119,6 +126,14 @@ impl CommonArgs {
             checkpoint_every: None,
             gen_sweeps: self.gen_sweeps,
             gen_start: self.gen_start,
+            recovery: Some(if self.recovery == "on" {
+                jem_train::RecoveryConfig {
+                    max_recoveries: self.max_recoveries,
+                    ..jem_train::RecoveryConfig::on()
+                }
+            } else {
+                jem_train::RecoveryConfig::default()
+            }),
         }
     }
 
@@ -281,4 +296,16 @@ impl Observer for RunObserver {
         });
     }
     fn on_checkpoint(&mut self, _path: &Path) {}
+    fn on_recovery(&mut self, e: &jem_train::RecoveryEvent) {
+        let line = serde_json::json!({ "recovery": e });
+        let _ = writeln!(self.metrics, "{line}");
+        let _ = self.metrics.flush();
+        self.bar.set_position(e.rolled_back_to as u64);
+        self.bar.suspend(|| {
+            eprintln!(
+                "[recovery at {}] {}: rolled back to iteration {}; {}",
+                e.iteration, e.cause, e.rolled_back_to, e.remedy
+            )
+        });
+    }
 }

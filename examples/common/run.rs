@@ -92,6 +92,8 @@ pub fn finish(
         "energy_accuracy_per_attribute": metrics.energy_accuracy_per_attribute,
         "sample_accuracy_per_attribute": metrics.sample_accuracy_per_attribute,
         "iterations": summary.iterations,
+        "recoveries": summary.recoveries.len(),
+        "recovery_events": summary.recoveries,
         "train_seconds": summary.train_seconds,
         "total_seconds": total_seconds,
         "test_examples": metrics.test_examples,

@@ -71,6 +71,99 @@ from_lowercase_names!(YInitMode, "y_init", "empirical" => YInitMode::Empirical, 
 from_lowercase_names!(NegativeLabels, "negative_labels", "sampled" => NegativeLabels::Sampled, "expected" => NegativeLabels::Expected);
 from_lowercase_names!(GenerationStart, "gen_start", "noise" => GenerationStart::Noise, "buffer" => GenerationStart::Buffer);
 
+/// Automatic recovery from divergence (see `Trainer::train`).
+///
+/// When training diverges — a non-finite loss or energy, a batch-mean energy beyond
+/// `max_abs_energy`, or (when `max_energy_gap > 0`) a gap `mean f⁺ − mean f⁻` beyond
+/// `max_energy_gap` for `energy_gap_patience` iterations in a row, the stability diagnostic of
+/// the EBM literature — the trainer restores the in-memory snapshot taken every
+/// `snapshot_every` iterations (parameters, EMA, optimiser, buffer), draws a fresh sampler
+/// stream (a new seed), multiplies the learning rate by `lr_factor`, adds `add_sweeps` sweeps
+/// and `add_l2_energy` to the L2 penalty, and continues; after `max_recoveries` recoveries the
+/// next divergence ends the run with `Error::Diverged` naming every attempt. Each recovery is
+/// reported to the observer and kept in checkpoints, whose configuration holds the retuned
+/// settings, so a resumed run continues exactly.
+///
+/// Off in the library's default (a library should not change a caller's hyper-parameters
+/// unasked, and the snapshot costs one copy of the model and buffer in memory); the presets
+/// of `jem_train::presets` and the examples turn it on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecoveryConfig {
+    /// Recover automatically (false: the first divergence ends the run).
+    pub enabled: bool,
+    /// Recoveries allowed before giving up (3).
+    pub max_recoveries: usize,
+    /// Iterations between in-memory snapshots (50).
+    pub snapshot_every: usize,
+    /// Factor applied to the learning rate at each recovery (0.5).
+    pub lr_factor: f64,
+    /// Sweeps added at each recovery (0).
+    pub add_sweeps: usize,
+    /// Added to the L2 penalty on energies at each recovery (0).
+    pub add_l2_energy: f64,
+    /// Largest tolerated `|mean f⁺ − mean f⁻|` (0 = no gap test).
+    pub max_energy_gap: f64,
+    /// Consecutive iterations beyond `max_energy_gap` that count as divergence (100).
+    pub energy_gap_patience: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_recoveries: 3,
+            snapshot_every: 50,
+            lr_factor: 0.5,
+            add_sweeps: 0,
+            add_l2_energy: 0.0,
+            max_energy_gap: 0.0,
+            energy_gap_patience: 100,
+        }
+    }
+}
+
+impl RecoveryConfig {
+    /// The examples' policy: on, 3 recoveries, snapshots every 50 iterations, lr halved, and
+    /// the energy-gap test at 50 for 100 iterations (healthy runs of the three experiments
+    /// stay below 20).
+    pub fn on() -> Self {
+        Self {
+            enabled: true,
+            max_energy_gap: 50.0,
+            ..Self::default()
+        }
+    }
+
+    /// Rejects impossible values.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr_factor > 0.0 && self.lr_factor <= 1.0) {
+            return Err(Error::config(
+                "recovery.lr_factor",
+                self.lr_factor,
+                "must be in (0, 1]",
+            ));
+        }
+        if self.snapshot_every < 1 {
+            return Err(Error::config(
+                "recovery.snapshot_every",
+                self.snapshot_every,
+                "must be ≥ 1",
+            ));
+        }
+        check_non_negative("recovery.add_l2_energy", self.add_l2_energy)?;
+        check_non_negative("recovery.max_energy_gap", self.max_energy_gap)?;
+        if self.energy_gap_patience < 1 {
+            return Err(Error::config(
+                "recovery.energy_gap_patience",
+                self.energy_gap_patience,
+                "must be ≥ 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Every hyper-parameter of a training run. Defaults are the paper's toy experiment (Table 1);
 /// names are spelled the same in this struct, in config files and on the command line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,6 +196,8 @@ pub struct TrainConfig {
     pub cond_weight: f64,
     /// Label treatment in the negative phase ([`NegativeLabels::Sampled`] = the paper).
     pub negative_labels: NegativeLabels,
+    /// Automatic recovery from divergence (off by default; see [`RecoveryConfig`]).
+    pub recovery: RecoveryConfig,
     /// Stop with `Error::Diverged` when the batch mean of `f⁺` or `f⁻` leaves
     /// `[−max_abs_energy, max_abs_energy]` (0 = off). Diverging runs reach 1e10 and beyond long
     /// before anything becomes non-finite; healthy runs here stay within a few hundred.
@@ -168,6 +263,7 @@ impl Default for TrainConfig {
             cond_weight: 0.0,
             negative_labels: NegativeLabels::Sampled,
             max_abs_energy: 1e5,
+            recovery: RecoveryConfig::default(),
             y_sampler: YSampler::Gwg,
             x_sampler: XSampler::Langevin,
             mala: MalaConfig::from_noise_scale(0.01),
@@ -301,6 +397,7 @@ impl TrainConfig {
             ));
         }
         check_positive("adam.eps", a.eps)?;
+        self.recovery.validate()?;
         self.langevin.validate()?;
         self.mala.validate()?;
         self.gwg.validate()

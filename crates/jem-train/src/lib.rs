@@ -22,7 +22,7 @@ mod trainer;
 
 pub use buffer::{Draw, ReplayBuffer};
 pub use conditional::conditional_pseudo_log_likelihood;
-pub use config::{GenerationStart, NegativeLabels, TrainConfig, YInitMode};
+pub use config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig, YInitMode};
 pub use kernels::{AnyContinuous, AnyDiscrete, XSampler, YSampler};
 pub use metrics::EvalMetrics;
 pub use models::{torch_conv2d, torch_linear, Activation, CnnEnergy, MlpEnergy};
@@ -30,5 +30,6 @@ pub use negative::expected_log_density;
 pub use optim::{ema_update, warmup_lr, Adam, AdamConfig};
 pub use overrides::Overrides;
 pub use trainer::{
-    IterationReport, Judge, LabelledBatch, Observer, Silent, TrainOptions, TrainSummary, Trainer,
+    recovery_seed, IterationReport, Judge, LabelledBatch, Observer, RecoveryEvent, Silent,
+    TrainOptions, TrainSummary, Trainer,
 };

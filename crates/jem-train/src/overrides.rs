@@ -1,6 +1,6 @@
 //! The settings that may change between two runs of the same model.
 
-use crate::config::{GenerationStart, NegativeLabels, TrainConfig};
+use crate::config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig};
 use crate::kernels::{XSampler, YSampler};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,8 @@ pub struct Overrides {
     pub x_sampler: Option<XSampler>,
     /// MALA's noise scale σ (drift σ²/2).
     pub mala_noise: Option<f64>,
+    /// The automatic-recovery policy.
+    pub recovery: Option<RecoveryConfig>,
     /// Evaluation interval (0 = only at the end).
     pub eval_every: Option<usize>,
     /// Test examples per evaluation (0 = all).
@@ -77,6 +79,9 @@ impl Overrides {
             gen_sweeps,
             gen_start
         );
+        if let Some(r) = &self.recovery {
+            config.recovery = r.clone();
+        }
         if let Some(sigma) = self.mala_noise {
             config.mala = samplers_cont::MalaConfig::from_noise_scale(sigma);
         }

@@ -4,7 +4,8 @@
 //! * `paper()` — the paper's Tables 1–3, verbatim (days of CPU time for MNIST and dSprites);
 //! * `default()` — what the examples run by default: minutes on 2 CPU cores, with every
 //!   departure from the paper written in its doc comment and reported by
-//!   [`TrainConfig::objective_summary`];
+//!   [`TrainConfig::objective_summary`]; automatic recovery from divergence is on
+//!   ([`RecoveryConfig::on`]);
 //! * `tiny()` — seconds end to end, for smoke tests of a pipeline, not for results.
 //!
 //! ```no_run
@@ -15,7 +16,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::config::{NegativeLabels, TrainConfig, YInitMode};
+use crate::config::{NegativeLabels, RecoveryConfig, TrainConfig, YInitMode};
 use crate::models::{Activation, CnnEnergy, MlpEnergy};
 use ebm_core::{Error, Result, YLayout};
 use samplers_cont::LangevinConfig;
@@ -114,6 +115,7 @@ pub mod toy {
             l2_energy: 0.1,
             eval_every: 200,
             checkpoint_every: 200,
+            recovery: RecoveryConfig::on(),
             ..paper()
         }
     }
@@ -176,6 +178,7 @@ pub mod mnist {
             negative_labels: NegativeLabels::Expected,
             eval_every: 0,
             checkpoint_every: 250,
+            recovery: RecoveryConfig::on(),
             ..paper()
         }
     }
@@ -235,6 +238,7 @@ pub mod dsprites {
             negative_labels: NegativeLabels::Expected,
             eval_every: 0,
             checkpoint_every: 200,
+            recovery: RecoveryConfig::on(),
             ..paper()
         }
     }

@@ -820,3 +820,204 @@ fn samplers_cont_config() -> samplers_cont::LangevinConfig {
         noise_scale: 1e-12,
     }
 }
+
+/// Records the recovery events of a run.
+#[derive(Default)]
+struct Recorder {
+    events: Vec<jem_train::RecoveryEvent>,
+}
+
+impl jem_train::Observer for Recorder {
+    fn on_recovery(&mut self, e: &jem_train::RecoveryEvent) {
+        self.events.push(e.clone());
+    }
+}
+
+fn recovery_config() -> TrainConfig {
+    TrainConfig {
+        iterations: 12,
+        checkpoint_every: 4,
+        recovery: jem_train::RecoveryConfig {
+            enabled: true,
+            snapshot_every: 4,
+            max_recoveries: 2,
+            ..Default::default()
+        },
+        ..tiny_config()
+    }
+}
+
+fn poisoned_trainer(cfg: TrainConfig, scale: &Rc<Cell<f64>>) -> Trainer<Poisoned> {
+    let s2 = scale.clone();
+    let (x, y, _) = batch(999, 32, false);
+    Trainer::new(
+        cfg,
+        Device::Cpu,
+        move |p: &nn::Path| Poisoned {
+            inner: build(p),
+            scale: s2.clone(),
+        },
+        &LabelledBatch {
+            x: &x,
+            y: &y,
+            observed: None,
+        },
+    )
+    .unwrap()
+}
+
+/// Non-finite energies once, at iteration 6: the run rolls back to the snapshot of iteration
+/// 4, halves the learning rate, reseeds, and finishes with exactly one recovery. The rollback
+/// restored the state of iteration 4 exactly: the recovered run ends bit for bit where a clean
+/// run, resumed from its checkpoint of iteration 4 with the same learning rate and seed, ends.
+#[test]
+fn one_divergence_is_recovered_by_rollback_and_retune() {
+    let _rng = rng_lock();
+    let scale = Rc::new(Cell::new(1.0));
+    let mut t = poisoned_trainer(recovery_config(), &scale);
+    let s3 = scale.clone();
+    let mut data = Source::new(false);
+    data.hook = Box::new(move |call| s3.set(if call == 6 { f64::NAN } else { 1.0 }));
+    let mut rec = Recorder::default();
+    let (_, summary) = t
+        .train(&mut data, &TrainOptions::default(), &mut rec)
+        .unwrap();
+    assert_eq!(summary.iterations, 12);
+    assert_eq!(rec.events.len(), 1, "{:?}", rec.events);
+    let e = &rec.events[0];
+    assert_eq!((e.iteration, e.rolled_back_to), (6, 4));
+    assert!(e.cause.contains("not finite"), "{}", e.cause);
+    assert_eq!(e.lr, 0.5 * recovery_config().lr);
+    assert_eq!(e.seed, jem_train::recovery_seed(recovery_config().seed, 1));
+    assert_eq!(summary.recoveries, rec.events);
+    assert_eq!(t.config().lr, e.lr);
+
+    // The reference: a clean run checkpointed at 4, resumed with the retuned lr and seed.
+    let dir = tempfile::tempdir().unwrap();
+    let clean = Rc::new(Cell::new(1.0));
+    let mut r = poisoned_trainer(
+        TrainConfig {
+            iterations: 4,
+            ..recovery_config()
+        },
+        &clean,
+    );
+    let opts = TrainOptions {
+        checkpoint_dir: Some(dir.path()),
+        ..Default::default()
+    };
+    r.train(&mut Source::new(false), &opts, &mut Silent)
+        .unwrap();
+    let c2 = clean.clone();
+    let mut r = Trainer::resume(
+        dir.path(),
+        Device::Cpu,
+        move |p: &nn::Path| Poisoned {
+            inner: build(p),
+            scale: c2.clone(),
+        },
+        &Overrides {
+            iterations: Some(12),
+            lr: Some(e.lr),
+            seed: Some(e.seed),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    r.train(
+        &mut Source::new(false),
+        &TrainOptions::default(),
+        &mut Silent,
+    )
+    .unwrap();
+    let vars = |t: &Trainer<Poisoned>| {
+        let mut v: Vec<_> = t.var_store().variables().into_iter().collect();
+        v.extend(
+            t.ema_var_store()
+                .variables()
+                .into_iter()
+                .map(|(n, t)| (format!("ema.{n}"), t)),
+        );
+        v.push(("buffer.x".into(), t.buffer().x.shallow_clone()));
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    for ((n, a), (_, b)) in vars(&t).iter().zip(vars(&r).iter()) {
+        assert!(
+            a.equal(b),
+            "{n} differs from the clean run resumed at the snapshot"
+        );
+    }
+}
+
+/// A model that diverges at every attempt: after `max_recoveries` recoveries the run ends with
+/// the typed error naming every attempt, and the last good checkpoint stays loadable.
+#[test]
+fn endless_divergence_gives_up_with_every_attempt_named() {
+    let _rng = rng_lock();
+    let scale = Rc::new(Cell::new(1.0));
+    let mut t = poisoned_trainer(recovery_config(), &scale);
+    let s3 = scale.clone();
+    let mut data = Source::new(false);
+    // From the 6th batch on, every iteration diverges (beyond max_abs_energy).
+    data.hook = Box::new(move |call| s3.set(if call >= 6 { 1e9 } else { 1.0 }));
+    let dir = tempfile::tempdir().unwrap();
+    let opts = TrainOptions {
+        checkpoint_dir: Some(dir.path()),
+        ..Default::default()
+    };
+    let mut rec = Recorder::default();
+    match t.train(&mut data, &opts, &mut rec) {
+        Err(Error::Diverged { iteration, what }) => {
+            assert_eq!(iteration, 4, "diverged right after the rollback to 4");
+            assert!(what.contains("gave up after 2 attempt(s)"), "{what}");
+            assert_eq!(what.matches("lr ").count(), 2, "{what}");
+        }
+        other => panic!("expected the typed error, got {other:?}"),
+    }
+    assert_eq!(rec.events.len(), 2);
+    assert_eq!(rec.events[1].lr, 0.25 * recovery_config().lr);
+    let ckpt = jem_train::checkpoint::resolve(dir.path()).unwrap();
+    assert!(ckpt.ends_with("ckpt-00000004"), "{}", ckpt.display());
+    let s4 = scale.clone();
+    s4.set(1.0);
+    let resumed = Trainer::resume(
+        dir.path(),
+        Device::Cpu,
+        move |p: &nn::Path| Poisoned {
+            inner: build(p),
+            scale: s4.clone(),
+        },
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(resumed.iteration(), 4);
+}
+
+/// The energy-gap test: a gap beyond the limit for `patience` iterations is a divergence
+/// (recovered when recovery is on, the typed error otherwise).
+#[test]
+fn a_persistent_energy_gap_counts_as_divergence() {
+    let _rng = rng_lock();
+    let cfg = TrainConfig {
+        recovery: jem_train::RecoveryConfig {
+            enabled: false,
+            max_energy_gap: 1e-9,
+            energy_gap_patience: 3,
+            ..Default::default()
+        },
+        ..recovery_config()
+    };
+    let mut t = new_trainer(cfg);
+    match t.train(
+        &mut Source::new(false),
+        &TrainOptions::default(),
+        &mut Silent,
+    ) {
+        Err(Error::Diverged { iteration, what }) => {
+            assert_eq!(iteration, 2, "the third iteration in a row");
+            assert!(what.contains("energy gap"), "{what}");
+        }
+        other => panic!("expected divergence, got {other:?}"),
+    }
+}

@@ -87,6 +87,9 @@ impl<M: JointEnergy> Trainer<M> {
             all_y,
             judge: None,
             clock: Instant::now(),
+            snapshot: None,
+            recoveries: state.recoveries,
+            gap_streak: 0,
         })
     }
 
@@ -106,6 +109,7 @@ impl<M: JointEnergy> Trainer<M> {
             adam_steps: self.adam.steps(),
             config: self.config.clone(),
             y_init: self.y_init.clone(),
+            recoveries: self.recoveries.clone(),
         };
         checkpoint::write_atomically(dir, self.iteration, |tmp| {
             let file_err = |p: PathBuf, e: tch::TchError| Error::file(p, e.to_string());

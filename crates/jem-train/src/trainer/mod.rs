@@ -6,14 +6,17 @@
 
 mod evaluate;
 mod io;
+mod recovery;
 mod step;
+
+pub use recovery::{recovery_seed, RecoveryEvent};
 
 use crate::buffer::ReplayBuffer;
 use crate::config::{NegativeLabels, TrainConfig, YInitMode};
 use crate::kernels::{AnyContinuous, AnyDiscrete};
 use crate::metrics::EvalMetrics;
 use crate::optim::Adam;
-use ebm_core::{Batch, DataSource, JointEnergy, Result, XInit, YInit, YLayout};
+use ebm_core::{Batch, DataSource, Error, JointEnergy, Result, XInit, YInit, YLayout};
 use mwg::JointSampler;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -65,6 +68,8 @@ pub trait Observer {
     fn on_evaluation(&mut self, _iteration: usize, _metrics: &EvalMetrics) {}
     /// After a checkpoint was written.
     fn on_checkpoint(&mut self, _path: &Path) {}
+    /// After an automatic recovery from divergence (rollback and retune).
+    fn on_recovery(&mut self, _event: &RecoveryEvent) {}
 }
 
 /// An observer that does nothing.
@@ -78,6 +83,8 @@ struct RunState {
     adam_steps: i64,
     config: TrainConfig,
     y_init: YInit,
+    #[serde(default)]
+    recoveries: Vec<RecoveryEvent>,
 }
 
 /// Summary of a finished [`Trainer::train`] call.
@@ -89,6 +96,8 @@ pub struct TrainSummary {
     pub train_seconds: f64,
     /// The last report.
     pub last: Option<IterationReport>,
+    /// Automatic recoveries over the whole run (including before a resume).
+    pub recoveries: Vec<RecoveryEvent>,
 }
 
 /// Where [`Trainer::train`] evaluates and checkpoints.
@@ -155,6 +164,12 @@ pub struct Trainer<M> {
     judge: Option<Judge<M>>,
     /// Start of the current training call (for the reports' elapsed seconds).
     clock: Instant,
+    /// The state to roll back to on divergence (when recovery is on).
+    snapshot: Option<recovery::Snapshot>,
+    /// Automatic recoveries so far (checkpointed).
+    recoveries: Vec<RecoveryEvent>,
+    /// Consecutive iterations with the energy gap beyond its limit.
+    gap_streak: usize,
 }
 
 /// Every label configuration, one-hot `[C, D]` float on `device`, when the configuration asks
@@ -232,7 +247,15 @@ impl<M: JointEnergy> Trainer<M> {
             all_y,
             judge: None,
             clock: Instant::now(),
+            snapshot: None,
+            recoveries: Vec::new(),
+            gap_streak: 0,
         })
+    }
+
+    /// The automatic recoveries of this run so far.
+    pub fn recoveries(&self) -> &[RecoveryEvent] {
+        &self.recoveries
     }
 
     /// The configuration in force.
@@ -338,13 +361,52 @@ impl<M: JointEnergy> Trainer<M> {
         let mut side_seconds = 0.0;
         let mut last = None;
         while self.iteration < self.config.iterations {
+            let policy = self.config.recovery.clone();
+            if policy.enabled
+                && self
+                    .snapshot
+                    .as_ref()
+                    .is_none_or(|s| self.iteration >= s.iteration + policy.snapshot_every)
+            {
+                self.take_snapshot()?;
+            }
             tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 3));
             let b = data.next_batch(self.config.batch_size, self.device)?;
-            let mut report = self.step(&LabelledBatch {
+            let step = self.step(&LabelledBatch {
                 x: &b.x,
                 y: &b.y,
                 observed: b.observed.as_ref(),
-            })?;
+            });
+            let mut report = match step {
+                Ok(r) => r,
+                Err(Error::Diverged { what, .. }) if policy.enabled => {
+                    self.recover(what, observer)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if policy.max_energy_gap > 0.0 {
+                let gap = report.f_pos - report.f_neg;
+                if gap.abs() > policy.max_energy_gap {
+                    self.gap_streak += 1;
+                } else {
+                    self.gap_streak = 0;
+                }
+                if self.gap_streak >= policy.energy_gap_patience {
+                    let what = format!(
+                        "energy gap mean f⁺ − mean f⁻ = {gap:.3} beyond ±{} for {} iterations",
+                        policy.max_energy_gap, policy.energy_gap_patience
+                    );
+                    if policy.enabled {
+                        self.recover(what, observer)?;
+                        continue;
+                    }
+                    return Err(Error::Diverged {
+                        iteration: report.iteration,
+                        what,
+                    });
+                }
+            }
             report.seconds -= side_seconds;
             observer.on_iteration(&report);
             last = Some(report);
@@ -379,6 +441,7 @@ impl<M: JointEnergy> Trainer<M> {
                 iterations: self.iteration,
                 train_seconds,
                 last,
+                recoveries: self.recoveries.clone(),
             },
         ))
     }

@@ -1,0 +1,162 @@
+//! Automatic recovery from divergence: in-memory snapshots of the whole training state, and
+//! the rollback-and-retune step (see [`RecoveryConfig`](crate::RecoveryConfig)).
+
+use super::{Observer, Trainer};
+use crate::config::TrainConfig;
+use ebm_core::{Error, JointEnergy, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tch::Tensor;
+
+/// One automatic recovery: what diverged, where the run went back to, and the settings it
+/// continued with. Written to `metrics.jsonl` by the examples and kept in checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryEvent {
+    /// The iteration at which the divergence was detected.
+    pub iteration: usize,
+    /// The iteration of the snapshot the state was restored to.
+    pub rolled_back_to: usize,
+    /// What diverged, in words.
+    pub cause: String,
+    /// The remedy, in words (e.g. "lr 1e-3 → 5e-4, new seed").
+    pub remedy: String,
+    /// Learning rate from now on.
+    pub lr: f64,
+    /// Sweeps per iteration from now on.
+    pub sweeps: usize,
+    /// L2 penalty on energies from now on.
+    pub l2_energy: f64,
+    /// Seed from now on (a fresh sampler stream).
+    pub seed: u64,
+}
+
+/// A copy of everything an iteration changes: parameters, EMA, optimiser, buffer.
+pub(super) struct Snapshot {
+    pub(super) iteration: usize,
+    live: BTreeMap<String, Tensor>,
+    ema: BTreeMap<String, Tensor>,
+    adam: Vec<(String, Tensor)>,
+    adam_steps: i64,
+    buffer_x: Tensor,
+    buffer_y: Tensor,
+}
+
+fn deep_copy(vars: std::collections::HashMap<String, Tensor>) -> BTreeMap<String, Tensor> {
+    vars.into_iter()
+        .map(|(n, t)| (n, t.detach().copy()))
+        .collect()
+}
+
+fn restore_into(
+    vars: std::collections::HashMap<String, Tensor>,
+    saved: &BTreeMap<String, Tensor>,
+) -> Result<()> {
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut t) in vars {
+            let s = saved
+                .get(&name)
+                .ok_or_else(|| Error::config("snapshot", name.clone(), "variable missing"))?;
+            t.f_copy_(s)?;
+        }
+        Ok(())
+    })
+}
+
+/// The seed of recovery attempt `attempt` (1, 2, …) of a run seeded `seed`: a SplitMix64 step,
+/// so every attempt samples a fresh stream.
+pub fn recovery_seed(seed: u64, attempt: usize) -> u64 {
+    let mut z = seed ^ (attempt as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl<M: JointEnergy> Trainer<M> {
+    /// Copies the training state (parameters, EMA, optimiser, buffer) for a later rollback.
+    pub(super) fn take_snapshot(&mut self) -> Result<()> {
+        self.snapshot = Some(Snapshot {
+            iteration: self.iteration,
+            live: deep_copy(self.vs.variables()),
+            ema: deep_copy(self.ema_vs.variables()),
+            adam: self
+                .adam
+                .state_tensors()
+                .into_iter()
+                .map(|(n, t)| (n, t.copy()))
+                .collect(),
+            adam_steps: self.adam.steps(),
+            buffer_x: self.buffer.x.copy(),
+            buffer_y: self.buffer.y.copy(),
+        });
+        Ok(())
+    }
+
+    /// Rolls back to the snapshot, applies the next remedy and records it; an error naming
+    /// every attempt once `max_recoveries` are spent (or without a snapshot).
+    pub(super) fn recover(&mut self, cause: String, observer: &mut dyn Observer) -> Result<()> {
+        let policy = self.config.recovery.clone();
+        let at = self.iteration;
+        let history = |events: &[RecoveryEvent]| -> String {
+            events
+                .iter()
+                .map(|e| format!("iteration {} ({}) → {}", e.iteration, e.cause, e.remedy))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if self.recoveries.len() >= policy.max_recoveries {
+            return Err(Error::Diverged {
+                iteration: at,
+                what: format!(
+                    "{cause}; automatic recovery gave up after {} attempt(s): {}",
+                    self.recoveries.len(),
+                    history(&self.recoveries)
+                ),
+            });
+        }
+        let Some(snap) = &self.snapshot else {
+            return Err(Error::Diverged {
+                iteration: at,
+                what: format!("{cause} (no snapshot to roll back to)"),
+            });
+        };
+        restore_into(self.vs.variables(), &snap.live)?;
+        restore_into(self.ema_vs.variables(), &snap.ema)?;
+        self.adam.load_state(&snap.adam, snap.adam_steps)?;
+        tch::no_grad(|| -> Result<()> {
+            self.buffer.x.f_copy_(&snap.buffer_x)?;
+            self.buffer.y.f_copy_(&snap.buffer_y)?;
+            Ok(())
+        })?;
+        let rolled_back_to = snap.iteration;
+        self.iteration = rolled_back_to;
+        let old: TrainConfig = self.config.clone();
+        let attempt = self.recoveries.len() + 1;
+        let c = &mut self.config;
+        c.lr *= policy.lr_factor;
+        c.sweeps += policy.add_sweeps;
+        c.l2_energy += policy.add_l2_energy;
+        c.seed = recovery_seed(old.seed, attempt);
+        let mut remedy = vec![format!("lr {:.3e} → {:.3e}", old.lr, c.lr)];
+        if policy.add_sweeps > 0 {
+            remedy.push(format!("sweeps {} → {}", old.sweeps, c.sweeps));
+        }
+        if policy.add_l2_energy > 0.0 {
+            remedy.push(format!("L2 {} → {}", old.l2_energy, c.l2_energy));
+        }
+        remedy.push(format!("new seed {}", c.seed));
+        let event = RecoveryEvent {
+            iteration: at,
+            rolled_back_to,
+            cause,
+            remedy: remedy.join(", "),
+            lr: c.lr,
+            sweeps: c.sweeps,
+            l2_energy: c.l2_energy,
+            seed: c.seed,
+        };
+        self.gap_streak = 0;
+        observer.on_recovery(&event);
+        self.recoveries.push(event);
+        Ok(())
+    }
+}
