@@ -34,7 +34,8 @@ pub struct CommonArgs {
     /// Override the preset's number of training iterations.
     #[arg(long)]
     pub iterations: Option<usize>,
-    /// Resume from this checkpoint directory (e.g. OUT_DIR/checkpoints).
+    /// Resume from a run folder (OUT_DIR), its checkpoints/ or one checkpoint; only the flags
+    /// given change the checkpoint's configuration.
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Hide this fraction of label groups at random (at least one kept per example).

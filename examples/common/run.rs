@@ -7,8 +7,10 @@ use ebm_data::{Batch, DataSource};
 use jem_train::{
     EvalMetrics, Judge, LabelledBatch, TrainConfig, TrainOptions, TrainSummary, Trainer,
 };
-use joint_ebm::ebm_core::{seed_everything, JointEnergy};
+use joint_ebm::ebm_core::{seed_everything, Error, JointEnergy};
 use joint_ebm::tch::{nn, Device};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// Builds (or resumes) a trainer, writes `config.json`, trains with progress output and
 /// returns the trainer, final metrics and summary.
@@ -27,7 +29,15 @@ pub fn train<M: JointEnergy, D: DataSource>(
 ) -> Result<(Trainer<M>, EvalMetrics, TrainSummary)> {
     let mut trainer = match &c.resume {
         Some(dir) => Trainer::resume(dir, device, build, &c.overrides())
-            .with_context(|| format!("cannot resume from {}", dir.display()))?,
+            .with_context(|| format!("cannot resume from {}", dir.display()))
+            .inspect(|t| {
+                for (p, why) in t.resume_skipped() {
+                    eprintln!(
+                        "{experiment}: skipped unloadable checkpoint {} ({why}); resumed from an older one",
+                        p.display()
+                    );
+                }
+            })?,
         None => {
             seed_everything(config.seed);
             let first = data.next_batch(config.batch_size, device)?;
@@ -61,14 +71,48 @@ pub fn train<M: JointEnergy, D: DataSource>(
     );
     let mut observer = RunObserver::new(&c.out_dir, t.iterations, trainer.iteration())?;
     let ckpt = c.checkpoint_dir();
+    // SIGINT / SIGTERM: the first one stops training cleanly after the current iteration
+    // (checkpoint written), a second one exits at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
     let options = TrainOptions {
         test: Some(test),
         energy_based,
         sample_based: true,
         checkpoint_dir: Some(&ckpt),
+        stop: Some(&stop),
     };
     let result = trainer.train(data, &options, &mut observer);
     observer.finish();
+    if let Err(Error::Interrupted {
+        iteration,
+        checkpoint,
+    }) = &result
+    {
+        let mut args: Vec<String> = Vec::new();
+        let mut skip = false;
+        for a in std::env::args() {
+            if skip {
+                skip = false;
+            } else if a == "--resume" {
+                skip = true;
+            } else if !a.starts_with("--resume=") {
+                args.push(a);
+            }
+        }
+        eprintln!(
+            "{experiment}: interrupted after iteration {iteration}; checkpoint {}.\nResume with: {} --resume {}",
+            checkpoint
+                .as_ref()
+                .map_or("not written".into(), |p| p.display().to_string()),
+            args.join(" "),
+            c.out_dir.display()
+        );
+        std::process::exit(130);
+    }
     let (metrics, summary) = result.context("training failed")?;
     Ok((trainer, metrics, summary))
 }

@@ -84,6 +84,15 @@ pub enum Error {
         /// What went wrong, e.g. "mean f(x-, y-) is not finite".
         what: String,
     },
+    /// Training was asked to stop (e.g. SIGINT or SIGTERM through `TrainOptions::stop`) and
+    /// stopped cleanly between two iterations.
+    #[error("interrupted after iteration {iteration}{}", match checkpoint { Some(p) => format!(" (checkpoint written to {})", p.display()), None => String::new() })]
+    Interrupted {
+        /// Iterations completed.
+        iteration: usize,
+        /// The checkpoint written on the way out, if a checkpoint folder was given.
+        checkpoint: Option<PathBuf>,
+    },
     /// An error reported by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

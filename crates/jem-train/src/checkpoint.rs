@@ -87,10 +87,15 @@ fn prune(dir: &Path, keep: usize) -> Result<()> {
 }
 
 /// The checkpoint to resume from in `dir`: the one `LATEST` names if it is complete, else the
-/// newest complete one. `dir` may also be a checkpoint folder itself.
+/// newest complete one. `dir` may also be a checkpoint folder itself, or a run folder whose
+/// `checkpoints/` holds them.
 pub fn resolve(dir: &Path) -> Result<PathBuf> {
     if dir.join("state.json").is_file() {
         return Ok(dir.to_path_buf());
+    }
+    let nested = dir.join("checkpoints");
+    if nested.is_dir() && !dir.join(LATEST).exists() && list(dir).is_ok_and(|l| l.is_empty()) {
+        return resolve(&nested);
     }
     if !dir.is_dir() {
         return Err(Error::io(

@@ -1021,3 +1021,70 @@ fn a_persistent_energy_gap_counts_as_divergence() {
         other => panic!("expected divergence, got {other:?}"),
     }
 }
+
+/// A corrupt newest checkpoint: resume names it, falls back to the older complete one, and
+/// leaves the corrupt file as it was. A run folder holding `checkpoints/` is accepted too.
+#[test]
+fn resume_falls_back_past_a_corrupt_checkpoint() {
+    let _rng = rng_lock();
+    let run_dir = tempfile::tempdir().unwrap();
+    let dir = run_dir.path().join("checkpoints");
+    let mut t = new_trainer(tiny_config());
+    run(&mut t, Some(&dir), false);
+    let newest = dir.join("ckpt-00000006").join("model.safetensors");
+    let bytes = std::fs::read(&newest).unwrap();
+    std::fs::write(&newest, &bytes[..bytes.len() / 3]).unwrap();
+    let corrupt = std::fs::read(&newest).unwrap();
+    let r = Trainer::resume(run_dir.path(), Device::Cpu, build, &Overrides::default()).unwrap();
+    assert_eq!(r.iteration(), 3);
+    let skipped = r.resume_skipped();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].0.ends_with("ckpt-00000006"));
+    assert!(
+        skipped[0].1.contains("model.safetensors"),
+        "{}",
+        skipped[0].1
+    );
+    assert_eq!(
+        std::fs::read(&newest).unwrap(),
+        corrupt,
+        "the corrupt file was touched"
+    );
+    // Every checkpoint corrupt: the first error.
+    let older = dir.join("ckpt-00000003").join("state.json");
+    std::fs::write(&older, b"{").unwrap();
+    let e = Trainer::resume(&dir, Device::Cpu, build, &Overrides::default())
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("ckpt-00000006"), "{e}");
+}
+
+/// A checkpoint that cannot be written (its temporary folder's name is taken by a file, so
+/// the writer fails as on a full or read-only disk): training stops with an error naming the
+/// path and the cause, and the previous checkpoint stays loadable.
+#[test]
+fn a_failing_checkpoint_write_keeps_the_previous_one() {
+    let _rng = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir
+        .path()
+        .join(format!(".tmp-ckpt-00000006-{}", std::process::id()));
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let mut t = new_trainer(tiny_config());
+    let mut data = Source::new(false);
+    let opts = TrainOptions {
+        checkpoint_dir: Some(dir.path()),
+        ..Default::default()
+    };
+    match t.train(&mut data, &opts, &mut Silent) {
+        Err(e @ Error::File { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains(".tmp-ckpt-00000006"), "{msg}");
+            assert!(e.io_kind().is_some(), "{msg}");
+        }
+        other => panic!("expected a file error, got {other:?}"),
+    }
+    let r = Trainer::resume(dir.path(), Device::Cpu, build, &Overrides::default()).unwrap();
+    assert_eq!(r.iteration(), 3);
+    assert!(r.resume_skipped().is_empty());
+}

@@ -12,17 +12,55 @@ use tch::nn::{self, VarStore};
 use tch::{Device, Tensor};
 
 impl<M: JointEnergy> Trainer<M> {
-    /// Resumes from a checkpoint folder (or a folder of checkpoints: the newest complete one).
+    /// Resumes from a checkpoint: `dir` is a checkpoint folder, a folder of checkpoints (the
+    /// one `LATEST` names, else the newest complete one) or a run folder holding
+    /// `checkpoints/`. When that checkpoint cannot be loaded (a corrupt or truncated file),
+    /// the older complete ones are tried in turn, newest first; the ones skipped, with the
+    /// reason, are listed by [`Trainer::resume_skipped`]. Nothing is deleted or rewritten.
     /// The checkpoint's configuration is used, changed only by `overrides` (the fields that
     /// keep a checkpoint usable, e.g. a longer run, a lower learning rate or a new seed after
-    /// a divergence; see [`Overrides`]).
+    /// a divergence; see [`Overrides`]). With no loadable checkpoint, the first error.
     pub fn resume(
         dir: &Path,
         device: Device,
         build: impl Fn(&nn::Path) -> M,
         overrides: &Overrides,
     ) -> Result<Self> {
-        let ckpt = checkpoint::resolve(dir)?;
+        let first = checkpoint::resolve(dir)?;
+        let mut candidates = vec![first.clone()];
+        if let Some(parent) = first.parent() {
+            if let Ok(all) = checkpoint::list(parent) {
+                candidates.extend(all.into_iter().filter(|p| *p < first));
+            }
+        }
+        let mut skipped = Vec::new();
+        let mut first_error = None;
+        for ckpt in candidates {
+            match Self::load_checkpoint(&ckpt, device, &build, overrides) {
+                Ok(mut t) => {
+                    t.resume_skipped = skipped;
+                    return Ok(t);
+                }
+                Err(e) => {
+                    skipped.push((ckpt, e.to_string()));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or_else(|| Error::file(dir, "no checkpoint")))
+    }
+
+    /// The checkpoints that [`Trainer::resume`] could not load and skipped, with the reason.
+    pub fn resume_skipped(&self) -> &[(PathBuf, String)] {
+        &self.resume_skipped
+    }
+
+    fn load_checkpoint(
+        ckpt: &Path,
+        device: Device,
+        build: &impl Fn(&nn::Path) -> M,
+        overrides: &Overrides,
+    ) -> Result<Self> {
         let state_path = ckpt.join("state.json");
         let text = std::fs::read_to_string(&state_path)
             .map_err(|e| Error::io(&state_path, "cannot read the run state", e))?;
@@ -31,7 +69,7 @@ impl<M: JointEnergy> Trainer<M> {
         let mut config = state.config.clone();
         overrides.apply(&mut config);
         config.validate()?;
-        let (mut vs, model, mut ema_vs, ema_model) = build_pair(device, &build);
+        let (mut vs, model, mut ema_vs, ema_model) = build_pair(device, build);
         let load = |vs: &mut VarStore, name: &str| -> Result<()> {
             let p = ckpt.join(name);
             vs.load(&p)
@@ -90,6 +128,7 @@ impl<M: JointEnergy> Trainer<M> {
             snapshot: None,
             recoveries: state.recoveries,
             gap_streak: 0,
+            resume_skipped: Vec::new(),
         })
     }
 

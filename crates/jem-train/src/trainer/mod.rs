@@ -20,7 +20,8 @@ use ebm_core::{Batch, DataSource, Error, JointEnergy, Result, XInit, YInit, YLay
 use mwg::JointSampler;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tch::nn::{self, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -112,6 +113,10 @@ pub struct TrainOptions<'a> {
     pub sample_based: bool,
     /// Folder of checkpoints; `None`: none are written.
     pub checkpoint_dir: Option<&'a Path>,
+    /// A flag checked before every iteration (e.g. set by a SIGINT/SIGTERM handler): when it
+    /// is set the run writes a checkpoint (if it has a folder) and returns
+    /// `Error::Interrupted`; resuming from that checkpoint continues exactly.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 impl Default for TrainOptions<'_> {
@@ -121,6 +126,7 @@ impl Default for TrainOptions<'_> {
             energy_based: true,
             sample_based: true,
             checkpoint_dir: None,
+            stop: None,
         }
     }
 }
@@ -170,6 +176,8 @@ pub struct Trainer<M> {
     recoveries: Vec<RecoveryEvent>,
     /// Consecutive iterations with the energy gap beyond its limit.
     gap_streak: usize,
+    /// Checkpoints skipped by `resume` (unloadable), with the reason.
+    resume_skipped: Vec<(PathBuf, String)>,
 }
 
 /// Every label configuration, one-hot `[C, D]` float on `device`, when the configuration asks
@@ -250,6 +258,7 @@ impl<M: JointEnergy> Trainer<M> {
             snapshot: None,
             recoveries: Vec::new(),
             gap_streak: 0,
+            resume_skipped: Vec::new(),
         })
     }
 
@@ -361,6 +370,20 @@ impl<M: JointEnergy> Trainer<M> {
         let mut side_seconds = 0.0;
         let mut last = None;
         while self.iteration < self.config.iterations {
+            if options.stop.is_some_and(|f| f.load(Ordering::SeqCst)) {
+                let checkpoint = match options.checkpoint_dir {
+                    Some(dir) => {
+                        let p = self.save_checkpoint(dir)?;
+                        observer.on_checkpoint(&p);
+                        Some(p)
+                    }
+                    None => None,
+                };
+                return Err(Error::Interrupted {
+                    iteration: self.iteration,
+                    checkpoint,
+                });
+            }
             let policy = self.config.recovery.clone();
             if policy.enabled
                 && self
