@@ -319,7 +319,7 @@ fn sigint_checkpoints_and_resume_matches_an_uninterrupted_run() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let cut = tempfile::tempdir().unwrap();
-    let mut child = Command::new(example("toy"))
+    let child = Command::new(example("toy"))
         .args(["--device", "cpu"])
         .args(args)
         .arg("--out-dir")
