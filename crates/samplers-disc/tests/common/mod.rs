@@ -996,3 +996,101 @@ pub fn configs_to_y(layout: &YLayout, configs: &[Vec<usize>], indices: &[usize])
         .collect();
     rows_to_tensor(&rows, layout.dim())
 }
+
+// -------------------------------------------------------------------------------------------
+// DMALA from its definition
+// -------------------------------------------------------------------------------------------
+
+/// DMALA's proposal from `vals` with gradient `g` `[D]` and step `alpha`, per variable: the
+/// log-probability of each of its values (`-inf` for the values a clamped variable cannot
+/// take). Categorical `i` at `c`: `∝ exp((g[i,k] − g[i,c]) / 2 − 1[k ≠ c] / α)`; bit at `b`:
+/// flip with log-odds `(1 − 2b) g / 2 − 1 / (2α)`.
+pub fn host_dmala_var_log_q(
+    layout: &YLayout,
+    vals: &[usize],
+    g: &[f64],
+    free: &[bool],
+    alpha: f64,
+) -> Vec<Vec<f64>> {
+    (0..layout.num_vars())
+        .map(|v| {
+            let r = layout.columns(v);
+            let card = layout.cardinality(v);
+            if !free[v] {
+                return (0..card)
+                    .map(|k| if k == vals[v] { 0.0 } else { f64::NEG_INFINITY })
+                    .collect();
+            }
+            if layout.is_bit(v) {
+                let b = vals[v] as f64;
+                let l = (1.0 - 2.0 * b) * g[r.start] / 2.0 - 1.0 / (2.0 * alpha);
+                let log_flip = -(1.0 + (-l).exp()).ln();
+                let log_stay = -(1.0 + l.exp()).ln();
+                (0..2)
+                    .map(|k| if k == vals[v] { log_stay } else { log_flip })
+                    .collect()
+            } else {
+                let gc = g[r.start + vals[v]];
+                let s: Vec<f64> = (0..card)
+                    .map(|k| {
+                        (g[r.start + k] - gc) / 2.0 - if k == vals[v] { 0.0 } else { 1.0 / alpha }
+                    })
+                    .collect();
+                log_softmax(&s)
+            }
+        })
+        .collect()
+}
+
+/// `log q(to | from)` of DMALA from its definition.
+pub fn host_dmala_log_q<M: HostModel>(
+    model: &M,
+    from: &[usize],
+    to: &[usize],
+    free: &[bool],
+    alpha: f64,
+) -> f64 {
+    let layout = model.y_layout();
+    let g = model.host_grad(&one_hot(layout, from));
+    let per = host_dmala_var_log_q(layout, from, &g, free, alpha);
+    to.iter().enumerate().map(|(v, &k)| per[v][k]).sum()
+}
+
+/// DMALA's exact transition matrix on `states` (a space closed under the clamps):
+/// `P_ij = q(j | i) · min(1, π_j q(i | j) / (π_i q(j | i)))` for `i ≠ j`. With
+/// `omit_reverse`, the deliberately wrong ratio `π_j / (π_i q(j | i))`.
+pub fn host_dmala<M: HostModel>(
+    model: &M,
+    states: &[Vec<usize>],
+    free: &[bool],
+    alpha: f64,
+    omit_reverse: bool,
+) -> Vec<Vec<f64>> {
+    let layout = model.y_layout();
+    let n = states.len();
+    let f: Vec<f64> = states
+        .iter()
+        .map(|s| model.host_log_p(&one_hot(layout, s)))
+        .collect();
+    let mut p = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..n {
+            if i == j {
+                continue;
+            }
+            let lq = host_dmala_log_q(model, &states[i], &states[j], free, alpha);
+            if lq == f64::NEG_INFINITY {
+                continue;
+            }
+            let lr = if omit_reverse {
+                0.0
+            } else {
+                host_dmala_log_q(model, &states[j], &states[i], free, alpha)
+            };
+            let log_a = (f[j] - f[i] + lr - lq).min(0.0);
+            p[i][j] = (lq + log_a).exp();
+        }
+    }
+    set_diagonal(&mut p);
+    p
+}
