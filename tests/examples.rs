@@ -243,12 +243,12 @@ fn dsprites_runs_end_to_end() {
     );
     let o = run_example(
         "dsprites",
-        &["--preset", "tiny", "--y-sampler", "dmala"],
+        &["--preset", "tiny", "--y-sampler", "dula"],
         out.path(),
     );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("`gwg` or `gibbs`"), "{err}");
+    assert!(err.contains("`gwg`, `gibbs` or `dmala`"), "{err}");
     assert_files(
         out.path(),
         &[
@@ -299,6 +299,21 @@ fn toy_trains_with_exact_kernels() {
     assert_eq!(config["train"]["x_sampler"], "mala");
     assert_eq!(config["train"]["mala"]["noise_scale"], 0.05);
     assert_files(out.path(), &["metrics.json", "conditional_samples.png"]);
+    let o = run_example(
+        "toy",
+        &[
+            "--preset",
+            "tiny",
+            "--eval-examples",
+            "16",
+            "--y-sampler",
+            "dmala",
+        ],
+        out.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("samplers Dmala on y"), "{err}");
 }
 
 /// SIGINT during training: the run stops cleanly after the current iteration, writes a

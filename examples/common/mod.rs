@@ -50,13 +50,17 @@ pub struct CommonArgs {
     /// Weight of the L2 penalty on energies (≈ 0.1 stabilises a diverging run; 0 = off).
     #[arg(long)]
     pub l2_energy: Option<f64>,
-    /// Kernel on the labels in every chain: `gwg` (the paper) or `gibbs` (exact Gibbs).
+    /// Kernel on the labels in every chain: `gwg` (the paper), `gibbs` (exact Gibbs) or
+    /// `dmala` (discrete Langevin, exact; step size from `--dmala-step`).
     #[arg(long)]
     pub y_sampler: Option<jem_train::YSampler>,
     /// Kernel on x in every joint chain: `langevin` (the paper) or `mala` (exact; its noise
     /// scale from `--mala-noise`).
     #[arg(long)]
     pub x_sampler: Option<jem_train::XSampler>,
+    /// DMALA's step size α when `--y-sampler dmala` (default 0.2).
+    #[arg(long)]
+    pub dmala_step: Option<f64>,
     /// MALA's proposal noise scale σ (drift σ²/2) when `--x-sampler mala`.
     #[arg(long)]
     pub mala_noise: Option<f64>,
@@ -122,6 +126,7 @@ impl CommonArgs {
             y_sampler: self.y_sampler,
             x_sampler: self.x_sampler,
             mala_noise: self.mala_noise,
+            dmala_step: self.dmala_step,
             eval_every: self.eval_every,
             eval_examples: self.eval_examples,
             checkpoint_every: None,

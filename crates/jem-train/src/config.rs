@@ -4,7 +4,7 @@ use crate::kernels::{XSampler, YSampler};
 use crate::optim::AdamConfig;
 use ebm_core::{check_non_negative, check_positive, Error, Result};
 use samplers_cont::{LangevinConfig, MalaConfig};
-use samplers_disc::GwgConfig;
+use samplers_disc::{DmalaConfig, GwgConfig};
 use serde::{Deserialize, Serialize};
 
 /// How the initial label distribution `q₀(y)` is chosen (paper appendix B, "Sampling noise").
@@ -207,6 +207,8 @@ pub struct TrainConfig {
     pub y_sampler: YSampler,
     /// The kernel on `x` in every joint chain of the run; [`XSampler::Langevin`] = the paper.
     pub x_sampler: XSampler,
+    /// DMALA's settings when `y_sampler` is [`YSampler::Dmala`].
+    pub dmala: DmalaConfig,
     /// MALA's settings when `x_sampler` is [`XSampler::Mala`] (default: noise scale 0.01).
     pub mala: MalaConfig,
     /// MWG sweeps per iteration for the negative chains (toy: 20).
@@ -266,6 +268,7 @@ impl Default for TrainConfig {
             recovery: RecoveryConfig::default(),
             y_sampler: YSampler::Gwg,
             x_sampler: XSampler::Langevin,
+            dmala: DmalaConfig::default(),
             mala: MalaConfig::from_noise_scale(0.01),
             sweeps: 20,
             buffer_size: 10_000,
@@ -400,6 +403,7 @@ impl TrainConfig {
         self.recovery.validate()?;
         self.langevin.validate()?;
         self.mala.validate()?;
+        self.dmala.validate()?;
         self.gwg.validate()
     }
 }

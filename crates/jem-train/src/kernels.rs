@@ -8,7 +8,7 @@ use ebm_core::{
     ContinuousKernel, DiscreteKernel, Error, JointEnergy, JointState, Result, StepInfo,
 };
 use samplers_cont::{Langevin, Mala};
-use samplers_disc::{ExactGibbs, Gwg};
+use samplers_disc::{Dmala, ExactGibbs, Gwg};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -23,6 +23,10 @@ pub enum YSampler {
     /// Exact random-scan Gibbs ([`samplers_disc::ExactGibbs`]): the full conditional of one
     /// variable per step, `K` head evaluations per step (`K` = its number of values).
     Gibbs,
+    /// Discrete Langevin with Metropolis–Hastings correction ([`samplers_disc::Dmala`],
+    /// settings `TrainConfig::dmala`): every label variable may change per step; one head
+    /// evaluation per step.
+    Dmala,
 }
 
 /// The kernel on the continuous block `x`.
@@ -52,7 +56,8 @@ impl FromStr for YSampler {
         match s {
             "gwg" => Ok(Self::Gwg),
             "gibbs" => Ok(Self::Gibbs),
-            _ => Err(parse_error("y sampler", s, "`gwg` or `gibbs`")),
+            "dmala" => Ok(Self::Dmala),
+            _ => Err(parse_error("y sampler", s, "`gwg`, `gibbs` or `dmala`")),
         }
     }
 }
@@ -75,6 +80,8 @@ pub enum AnyDiscrete {
     Gwg(Gwg),
     /// Exact Gibbs.
     Gibbs(ExactGibbs),
+    /// DMALA (or DULA).
+    Dmala(Dmala),
 }
 
 /// A continuous kernel chosen at run time (see [`XSampler`]).
@@ -92,6 +99,7 @@ impl AnyDiscrete {
         Ok(match config.y_sampler {
             YSampler::Gwg => Self::Gwg(Gwg::new(config.gwg.clone())?),
             YSampler::Gibbs => Self::Gibbs(ExactGibbs),
+            YSampler::Dmala => Self::Dmala(Dmala::new(config.dmala.clone())?),
         })
     }
 }
@@ -115,18 +123,21 @@ impl DiscreteKernel for AnyDiscrete {
         match self {
             Self::Gwg(k) => k.step(energy, state),
             Self::Gibbs(k) => k.step(energy, state),
+            Self::Dmala(k) => k.step(energy, state),
         }
     }
     fn is_exact(&self) -> bool {
         match self {
             Self::Gwg(k) => k.is_exact(),
             Self::Gibbs(k) => k.is_exact(),
+            Self::Dmala(k) => k.is_exact(),
         }
     }
     fn name(&self) -> &'static str {
         match self {
             Self::Gwg(k) => k.name(),
             Self::Gibbs(k) => k.name(),
+            Self::Dmala(k) => k.name(),
         }
     }
 }
@@ -172,6 +183,8 @@ mod tests {
         assert_eq!(x.name(), "mala");
         assert!(x.is_exact());
         assert!("hmc".parse::<XSampler>().is_err());
-        assert!("dmala".parse::<YSampler>().is_err());
+        c.y_sampler = "dmala".parse().unwrap();
+        assert_eq!(AnyDiscrete::from_config(&c).unwrap().name(), "dmala");
+        assert!("dula".parse::<YSampler>().is_err());
     }
 }

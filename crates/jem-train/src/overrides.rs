@@ -39,6 +39,8 @@ pub struct Overrides {
     pub y_sampler: Option<YSampler>,
     /// Kernel on `x`.
     pub x_sampler: Option<XSampler>,
+    /// DMALA's step size α.
+    pub dmala_step: Option<f64>,
     /// MALA's noise scale σ (drift σ²/2).
     pub mala_noise: Option<f64>,
     /// The automatic-recovery policy.
@@ -81,6 +83,9 @@ impl Overrides {
         );
         if let Some(r) = &self.recovery {
             config.recovery = r.clone();
+        }
+        if let Some(a) = self.dmala_step {
+            config.dmala.step_size = a;
         }
         if let Some(sigma) = self.mala_noise {
             config.mala = samplers_cont::MalaConfig::from_noise_scale(sigma);

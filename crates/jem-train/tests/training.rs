@@ -667,7 +667,7 @@ fn trains_with_every_kernel_pair() {
     use jem_train::{XSampler, YSampler};
     use mwg_names::names;
     let _rng = rng_lock();
-    for y_sampler in [YSampler::Gwg, YSampler::Gibbs] {
+    for y_sampler in [YSampler::Gwg, YSampler::Gibbs, YSampler::Dmala] {
         for x_sampler in [XSampler::Langevin, XSampler::Mala] {
             let cfg = TrainConfig {
                 y_sampler,
