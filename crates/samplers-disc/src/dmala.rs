@@ -63,21 +63,12 @@ impl DmalaConfig {
 ///
 /// **Robustness**: a chain with non-finite scores, proposal energy or reverse probability
 /// rejects; no host synchronisation happens inside `step`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Dmala {
     config: DmalaConfig,
     /// Test hook: leave out the reverse proposal in the acceptance (a deliberately wrong
     /// kernel, for showing that the exactness tests catch it).
     omit_reverse: bool,
-}
-
-impl Default for Dmala {
-    fn default() -> Self {
-        Self {
-            config: DmalaConfig::default(),
-            omit_reverse: false,
-        }
-    }
 }
 
 impl Dmala {
