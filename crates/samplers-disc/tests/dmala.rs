@@ -25,7 +25,7 @@ fn free_of(nv: usize, fixed: Option<&[bool]>) -> Vec<bool> {
     (0..nv).map(|v| !matches!(fixed, Some(f) if f[v])).collect()
 }
 
-/// 1. The kernel's `log q(y' | y)` for every pair of configurations equals the definition.
+/// Check 1: the kernel's `log q(y' | y)` for every pair of configurations equals the definition.
 fn check_proposal<M: HostModel>(model: &M, alpha: f64, fixed: Option<&[bool]>, what: &str) {
     let layout = model.y_layout();
     let configs = host_configs(layout);
@@ -98,7 +98,7 @@ fn dmala_proposal_matches_its_definition() {
     }
 }
 
-/// 2. Detailed balance and stationarity of the exact matrix.
+/// Check 2: detailed balance and stationarity of the exact matrix.
 #[test]
 fn dmala_exact_matrix_satisfies_detailed_balance() {
     let (_torch, _) = seeded(202);
@@ -190,7 +190,7 @@ fn frequency_violations(runs: &[(usize, usize, f64, bool)], p: &[Vec<f64>]) -> (
     (bad, worst)
 }
 
-/// 3. The real kernel against the exact matrix, free and clamped.
+/// Check 3: the real kernel against the exact matrix, free and clamped.
 #[test]
 fn dmala_step_frequencies_match_exact_matrix() {
     let (_torch, _) = seeded(203);
@@ -237,8 +237,9 @@ fn dmala_step_frequencies_match_exact_matrix() {
     }
 }
 
-/// 4. Break the kernel on purpose: drop the reverse proposal. Its matrix violates detailed
-/// balance, and its frequencies do not match the correct matrix — the checks above fail.
+/// Check 4: break the kernel on purpose (drop the reverse proposal). Its matrix violates
+/// detailed balance, and its frequencies do not match the correct matrix: the checks above
+/// fail.
 #[test]
 fn a_dmala_without_the_reverse_term_is_caught() {
     let (_torch, _) = seeded(204);
@@ -289,7 +290,7 @@ fn dula_accepts_everything() {
     assert!(runs.iter().all(|r| r.3 && r.2 == 1.0));
 }
 
-/// 5. Cost: one head forward over `B` rows and one backward per step.
+/// Check 5, cost: one head forward over `B` rows and one backward per step.
 #[test]
 fn dmala_evaluations_per_step_are_pinned() {
     let (_torch, _) = seeded(206);
