@@ -387,3 +387,20 @@ fn sigint_checkpoints_and_resume_matches_an_uninterrupted_run() {
         );
     }
 }
+
+/// The mixing comparison runs end to end on its quick settings and writes its table.
+#[test]
+fn mixing_comparison_runs_quick() {
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(example("mixing"))
+        .args(["--quick", "--out-dir"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("mixing.json")).unwrap())
+            .unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 15, "5 targets × 3 samplers");
+    assert_files(out.path(), &["mixing.md"]);
+}
