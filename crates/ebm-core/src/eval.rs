@@ -154,26 +154,6 @@ impl Evaluation {
         })
     }
 
-    /// Assembles a head-only evaluation from its parts (e.g. rows picked from a batched
-    /// evaluation of candidates). Shapes as in the field docs.
-    pub(crate) fn at_features_parts(
-        log_density: Tensor,
-        grad_y: Tensor,
-        features: Tensor,
-        grad_features: Tensor,
-        identity_features: bool,
-    ) -> Self {
-        Self {
-            grad_x: identity_features.then(|| grad_features.shallow_clone()),
-            log_density,
-            grad_y,
-            features,
-            grad_features,
-            graph: None,
-            identity_features,
-        }
-    }
-
     /// `f(x, y)` `[B]`; higher = more probable.
     pub fn log_density(&self) -> &Tensor {
         &self.log_density

@@ -251,10 +251,11 @@ impl JointState {
     }
 
     /// A move of `y` to one of `K` candidates per chain: `candidates` `[B, K, D]` (valid
-    /// labels) are evaluated in one batched head evaluation of `B · K` rows on the cached
-    /// features, `choose` receives their `f` `[B, K]` and returns the chosen index per chain
-    /// `[B]` int64 (in `0..K`), and the proposal holds the chosen candidates with their
-    /// evaluations. Clamped variables keep their current values in every candidate.
+    /// labels) are evaluated in one batched head **forward** of `B · K` rows on the cached
+    /// features (no gradients), `choose` receives their `f` `[B, K]` and returns the chosen
+    /// index per chain `[B]` int64 (in `0..K`), and the proposal holds the chosen candidates
+    /// with their full evaluation (one head forward and backward over `B` rows). Clamped
+    /// variables keep their current values in every candidate.
     pub fn propose_y_among<E, C>(
         &self,
         energy: &E,
@@ -290,9 +291,19 @@ impl JointState {
             .unsqueeze(1)
             .expand(rep.as_slice(), false)
             .reshape(flat.as_slice());
-        let all =
-            Evaluation::at_features(energy, &feats_rep, &cands, self.eval.identity_features())?;
-        let choice = choose(&all.log_density.view([b, k]))?;
+        // Forward only over the B·K candidates; the full evaluation (forward and backward)
+        // only at the B chosen ones.
+        let f_all =
+            tch::no_grad(|| energy.log_density_from_features(&feats_rep.detach(), &cands.detach()));
+        if f_all.size() != [b * k] {
+            return Err(Error::shape(
+                OP,
+                "log_density output",
+                format!("[{}]", b * k),
+                &f_all.size(),
+            ));
+        }
+        let choice = choose(&f_all.view([b, k]))?;
         if choice.size() != [b] || choice.kind() != Kind::Int64 {
             return Err(Error::shape(
                 OP,
@@ -302,17 +313,11 @@ impl JointState {
             ));
         }
         let rows = Tensor::arange(b, (Kind::Int64, choice.device())) * k + choice.clamp(0, k - 1);
-        let pick = |t: &Tensor| t.index_select(0, &rows);
-        let eval = Evaluation::at_features_parts(
-            pick(&all.log_density),
-            pick(&all.grad_y),
-            feats.shallow_clone(),
-            pick(&all.grad_features),
-            self.eval.identity_features(),
-        );
+        let chosen = cands.index_select(0, &rows);
+        let eval = Evaluation::at_features(energy, feats, &chosen, self.eval.identity_features())?;
         Ok(Proposal {
             x: self.x.shallow_clone(),
-            y: pick(&cands),
+            y: chosen,
             eval,
             block: Block::Y,
         })

@@ -13,9 +13,9 @@ use tch::{Kind, Tensor};
 /// **Exact**: yes (no accept/reject; acceptance probability reported as 1, or 0 for a chain with
 /// no free variable or non-finite energies, which stays put).
 ///
-/// **Cost**: `K_max` head evaluations (forward + backward) per chain per step, batched as one
-/// evaluation of `B · K_max` rows, where `K_max` is the largest cardinality in the layout (known
-/// from the layout: no host synchronisation inside `step`).
+/// **Cost**: one head forward over `B · K_max` rows (the candidates; no gradients) plus one
+/// head forward and backward over the `B` chosen rows, where `K_max` is the largest cardinality
+/// in the layout (known from the layout: no host synchronisation inside `step`).
 /// Meant as a reference for tests and small problems, not for speed.
 #[derive(Clone, Debug, Default)]
 pub struct ExactGibbs;

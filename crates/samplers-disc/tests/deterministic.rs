@@ -769,8 +769,9 @@ fn fully_clamped_chains_never_move() {
 // -------------------------------------------------------------------------------------------
 
 /// Pins the cost of a step with a counting wrapper and `eval::backward_passes()`: GWG makes
-/// exactly 1 head forward over `B` rows and 1 head backward per step; ExactGibbs exactly 1
-/// batched head forward over `B · K_max` rows and 1 backward. Neither recomputes the feature
+/// exactly 1 head forward over `B` rows and 1 head backward per step; ExactGibbs exactly 2
+/// head forwards (the `B · K_max` candidates without gradients, then the `B` chosen rows) and 1
+/// backward. Neither recomputes the feature
 /// stage nor backpropagates through it (checked with an energy that has one).
 #[test]
 fn evaluations_per_step_are_pinned() {
@@ -785,19 +786,22 @@ fn evaluations_per_step_are_pinned() {
         let energy = Counting::new(Mlp::random(layout.clone(), 4, 1.0, 53), with_features);
         let gw = gwg(2.0);
         type Stepper<'a> = Box<dyn Fn(JointState) -> JointState + 'a>;
-        let kernels: Vec<(&str, Stepper, u64)> = vec![
+        // (name, step, head forwards per step, head rows per step)
+        let kernels: Vec<(&str, Stepper, u64, u64)> = vec![
             (
                 "gwg",
                 Box::new(|s| gw.step(&energy, s).unwrap().0),
+                1,
                 b as u64,
             ),
             (
                 "gibbs",
                 Box::new(|s| ExactGibbs.step(&energy, s).unwrap().0),
-                b as u64 * k_max,
+                2,
+                b as u64 * k_max + b as u64,
             ),
         ];
-        for (name, step, rows_per_step) in kernels {
+        for (name, step, forwards_per_step, rows_per_step) in kernels {
             let mut state = JointState::new(&energy, &dummy_x(b), &y0).unwrap();
             let (f0, r0, h0) = (
                 energy.head_forwards.get(),
@@ -810,7 +814,7 @@ fn evaluations_per_step_are_pinned() {
             }
             assert_eq!(
                 energy.head_forwards.get() - f0,
-                steps,
+                steps * forwards_per_step,
                 "{name}: head forwards"
             );
             assert_eq!(
