@@ -1088,3 +1088,43 @@ fn a_failing_checkpoint_write_keeps_the_previous_one() {
     assert_eq!(r.iteration(), 3);
     assert!(r.resume_skipped().is_empty());
 }
+
+/// With recovery on, a persistent energy gap rolls back to a snapshot taken before the gap
+/// opened (no snapshot is taken while the gap is beyond its limit).
+#[test]
+fn a_gap_rollback_goes_back_to_before_the_gap() {
+    let _rng = rng_lock();
+    let scale = Rc::new(Cell::new(1.0));
+    let cfg = TrainConfig {
+        iterations: 20,
+        recovery: jem_train::RecoveryConfig {
+            enabled: true,
+            snapshot_every: 2,
+            max_recoveries: 1,
+            max_energy_gap: 1e3,
+            energy_gap_patience: 5,
+            ..Default::default()
+        },
+        max_abs_energy: 0.0,
+        ..tiny_config()
+    };
+    let mut t = poisoned_trainer(cfg, &scale);
+    let s3 = scale.clone();
+    let mut data = Source::new(false);
+    // From batch 7 to 11 the energies are scaled up: a gap beyond 1e3 for 5 iterations.
+    data.hook = Box::new(move |call| s3.set(if (7..12).contains(&call) { 1e6 } else { 1.0 }));
+    let mut rec = Recorder::default();
+    let (_, summary) = t
+        .train(&mut data, &TrainOptions::default(), &mut rec)
+        .unwrap();
+    assert_eq!(summary.iterations, 20);
+    assert_eq!(rec.events.len(), 1, "{:?}", rec.events);
+    let e = &rec.events[0];
+    assert!(e.cause.contains("energy gap"), "{}", e.cause);
+    assert_eq!(e.iteration, 11, "the fifth iteration of the streak");
+    assert!(
+        e.rolled_back_to <= 7,
+        "rolled back to {}, inside the streak",
+        e.rolled_back_to
+    );
+}

@@ -385,7 +385,10 @@ impl<M: JointEnergy> Trainer<M> {
                 });
             }
             let policy = self.config.recovery.clone();
+            // Snapshots only of healthy states: not while the energy gap is beyond its limit, so
+            // that a rollback for a persistent gap goes back to before the gap opened.
             if policy.enabled
+                && self.gap_streak == 0
                 && self
                     .snapshot
                     .as_ref()
@@ -402,8 +405,8 @@ impl<M: JointEnergy> Trainer<M> {
             });
             let mut report = match step {
                 Ok(r) => r,
-                Err(Error::Diverged { what, .. }) if policy.enabled => {
-                    self.recover(what, observer)?;
+                Err(Error::Diverged { iteration, what }) if policy.enabled => {
+                    self.recover(iteration, what, observer)?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -421,7 +424,7 @@ impl<M: JointEnergy> Trainer<M> {
                         policy.max_energy_gap, policy.energy_gap_patience
                     );
                     if policy.enabled {
-                        self.recover(what, observer)?;
+                        self.recover(report.iteration, what, observer)?;
                         continue;
                     }
                     return Err(Error::Diverged {

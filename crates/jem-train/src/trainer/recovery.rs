@@ -93,9 +93,14 @@ impl<M: JointEnergy> Trainer<M> {
 
     /// Rolls back to the snapshot, applies the next remedy and records it; an error naming
     /// every attempt once `max_recoveries` are spent (or without a snapshot).
-    pub(super) fn recover(&mut self, cause: String, observer: &mut dyn Observer) -> Result<()> {
+    /// `at`: the iteration at which the divergence was detected.
+    pub(super) fn recover(
+        &mut self,
+        at: usize,
+        cause: String,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
         let policy = self.config.recovery.clone();
-        let at = self.iteration;
         let history = |events: &[RecoveryEvent]| -> String {
             events
                 .iter()
