@@ -22,7 +22,8 @@ pub struct CommonArgs {
     #[arg(long, default_value = "runs/default")]
     pub out_dir: PathBuf,
     /// Hyper-parameter preset: `default` (fast), `paper` (the paper's table, verbatim) or
-    /// `tiny` (seconds; smoke tests only).
+    /// `tiny` (seconds; smoke tests only); dSprites also `paper-objective` (the default's
+    /// budget with the paper's objective and samplers).
     #[arg(long, default_value = "default")]
     pub preset: String,
     /// Seed of every random choice.

@@ -16,24 +16,40 @@
 //! # Ok(()) }
 //! ```
 
-use crate::config::{NegativeLabels, RecoveryConfig, TrainConfig, YInitMode};
+use crate::config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig, YInitMode};
+use crate::kernels::YSampler;
 use crate::models::{Activation, CnnEnergy, MlpEnergy};
 use ebm_core::{Error, Result, YLayout};
 use samplers_cont::LangevinConfig;
 use tch::nn;
 
-/// The preset names every experiment has, in the order of [`lookup`].
+/// The preset names every experiment has.
 pub const PRESETS: [&str; 3] = ["default", "paper", "tiny"];
-/// The experiments, in the order of [`lookup`].
+/// The experiments.
 pub const EXPERIMENTS: [&str; 3] = ["toy", "mnist", "dsprites"];
 
-/// The preset `preset` (`default`, `paper` or `tiny`) of `experiment` (`toy`, `mnist` or
-/// `dsprites`). Unknown names are an [`Error::InvalidConfig`] listing the known ones.
+/// The preset `preset` (`default`, `paper` or `tiny`; dSprites also `paper-objective`) of
+/// `experiment` (`toy`, `mnist` or `dsprites`). Unknown names are an [`Error::InvalidConfig`]
+/// listing the known ones.
 pub fn lookup(experiment: &str, preset: &str) -> Result<TrainConfig> {
-    let table: [fn() -> TrainConfig; 3] = match experiment {
-        "toy" => [toy::default, toy::paper, toy::tiny],
-        "mnist" => [mnist::default, mnist::paper, mnist::tiny],
-        "dsprites" => [dsprites::default, dsprites::paper, dsprites::tiny],
+    type Table = &'static [(&'static str, fn() -> TrainConfig)];
+    let table: Table = match experiment {
+        "toy" => &[
+            ("default", toy::default),
+            ("paper", toy::paper),
+            ("tiny", toy::tiny),
+        ],
+        "mnist" => &[
+            ("default", mnist::default),
+            ("paper", mnist::paper),
+            ("tiny", mnist::tiny),
+        ],
+        "dsprites" => &[
+            ("default", dsprites::default),
+            ("paper", dsprites::paper),
+            ("tiny", dsprites::tiny),
+            ("paper-objective", dsprites::paper_objective),
+        ],
         other => {
             return Err(Error::config(
                 "experiment",
@@ -42,14 +58,18 @@ pub fn lookup(experiment: &str, preset: &str) -> Result<TrainConfig> {
             ))
         }
     };
-    let i = PRESETS.iter().position(|p| *p == preset).ok_or_else(|| {
-        Error::config(
-            "preset",
-            preset,
-            format!("expected one of {}", PRESETS.join(", ")),
-        )
-    })?;
-    Ok(table[i]())
+    table
+        .iter()
+        .find(|(name, _)| *name == preset)
+        .map(|(_, make)| make())
+        .ok_or_else(|| {
+            let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+            Error::config(
+                "preset",
+                preset,
+                format!("expected one of {}", names.join(", ")),
+            )
+        })
 }
 
 /// A few seconds end to end from any preset: 4 iterations of batch 16, 2 sweeps, a 64-state
@@ -221,14 +241,34 @@ pub mod dsprites {
         }
     }
 
-    /// About 15 minutes of training on 2 CPU cores. The paper's objective (joint
-    /// log-likelihood, no extra conditional term) with its negative phase Rao-Blackwellised
-    /// over the labels (`E_{p(y|x⁻)} ∇f(x⁻, y)` by enumerating the 256 positions: same
-    /// objective, lower variance; not in the paper). Departs from Table 3 in the optimisation:
-    /// 1 200 iterations instead of 180 000, lr 3e-4 with a 50-iteration warm-up, 10 sweeps
-    /// instead of 40, and an L2 penalty 0.01 on energies (lr 1e-3 without it diverged).
-    /// Sampler settings are the paper's. Evaluation only at the end.
+    /// About 15 minutes of training on 2 CPU cores, meeting every dSprites bar of this project
+    /// (see the README). **Not the paper's objective**: the joint log-likelihood plus an
+    /// extra conditional term of weight 1 (`cond_weight`; the conditional `log p(y | x)` weighs
+    /// 2 in all) — the paper's objective (α = 0) reaches 0.91 energy-based accuracy on this
+    /// budget, not 0.95 (the [`paper_objective`] preset keeps it). Other departures from
+    /// Table 3: exact Gibbs on the labels in every chain instead of GWG (GWG's acceptance
+    /// falls to a few percent on the sharp 16 × 16 label posterior, which stalls sample-based
+    /// prediction); the negative phase Rao-Blackwellised over the labels (same objective,
+    /// lower variance); test-time chains started from replay states with matching labels (as
+    /// the authors' code; from noise, 200 cold Langevin sweeps no longer reach a sharp model's
+    /// modes); 1 200 iterations instead of 180 000, lr 1e-3 with a 50-iteration warm-up, 10
+    /// sweeps instead of 40, an L2 penalty 0.01 on energies. Langevin settings are the paper's.
     pub fn default() -> TrainConfig {
+        TrainConfig {
+            lr: 1e-3,
+            cond_weight: 1.0,
+            y_sampler: YSampler::Gibbs,
+            gen_start: GenerationStart::Buffer,
+            ..paper_objective()
+        }
+    }
+
+    /// The paper's objective (α = 0) on the default budget: the previous default. Joint
+    /// log-likelihood with the negative phase Rao-Blackwellised over the labels (same
+    /// objective, lower variance; not in the paper); 1 200 iterations, lr 3e-4 with a
+    /// 50-iteration warm-up, 10 sweeps, L2 0.01 on energies; GWG + Langevin; test chains
+    /// from noise. Measured: energy-based 0.83, sample-based 0.39 (see the README).
+    pub fn paper_objective() -> TrainConfig {
         TrainConfig {
             iterations: 1_200,
             lr: 3e-4,
