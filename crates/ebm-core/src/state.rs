@@ -68,6 +68,29 @@ impl Proposal {
     }
 }
 
+/// `new` (of `current`'s shape, else a shape error) with the entries where `free` is false
+/// reset to `current`: the clamp masks of a proposal, enforced in one place.
+fn keep_clamped(
+    op: &'static str,
+    what: &'static str,
+    new: &Tensor,
+    current: &Tensor,
+    free: Option<&Tensor>,
+) -> Result<Tensor> {
+    if new.size() != current.size() {
+        return Err(Error::shape(
+            op,
+            what,
+            format!("{:?}", current.size()),
+            &new.size(),
+        ));
+    }
+    Ok(match free {
+        Some(free) => new.where_self(free, current),
+        None => new.detach(),
+    })
+}
+
 fn check_finite(op: &'static str, what: &'static str, t: &Tensor) -> Result<()> {
     if bool::try_from(t.isfinite().all())? {
         Ok(())
@@ -195,18 +218,13 @@ impl JointState {
         energy: &E,
         x_new: &Tensor,
     ) -> Result<Proposal> {
-        if x_new.size() != self.x.size() {
-            return Err(Error::shape(
-                "JointState::propose_x",
-                "x_new",
-                format!("{:?}", self.x.size()),
-                &x_new.size(),
-            ));
-        }
-        let x = match &self.x_free {
-            Some(free) => x_new.where_self(free, &self.x),
-            None => x_new.detach(),
-        };
+        let x = keep_clamped(
+            "JointState::propose_x",
+            "x_new",
+            x_new,
+            &self.x,
+            self.x_free.as_ref(),
+        )?;
         let eval = Evaluation::at(energy, &x, &self.y)?;
         Ok(Proposal {
             x,
@@ -224,18 +242,13 @@ impl JointState {
         energy: &E,
         y_new: &Tensor,
     ) -> Result<Proposal> {
-        if y_new.size() != self.y.size() {
-            return Err(Error::shape(
-                "JointState::propose_y",
-                "y_new",
-                format!("{:?}", self.y.size()),
-                &y_new.size(),
-            ));
-        }
-        let y = match &self.y_free {
-            Some(free) => y_new.where_self(free, &self.y),
-            None => y_new.detach(),
-        };
+        let y = keep_clamped(
+            "JointState::propose_y",
+            "y_new",
+            y_new,
+            &self.y,
+            self.y_free.as_ref(),
+        )?;
         let eval = Evaluation::at_features(
             energy,
             &self.eval.features,

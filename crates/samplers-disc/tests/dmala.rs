@@ -137,34 +137,16 @@ fn dmala_exact_matrix_satisfies_detailed_balance() {
     }
 }
 
-/// One real step from `N` copies of every state: `(start, end, accept_prob, accepted)`.
+/// One real step of `kernel` from `N` copies of every state.
 fn one_step<E: JointEnergy>(
     energy: &E,
     kernel: &Dmala,
     states: &[Vec<usize>],
     fixed: Option<&[bool]>,
 ) -> Vec<(usize, usize, f64, bool)> {
-    let layout = energy.y_layout();
-    let start: Vec<usize> = (0..states.len())
-        .flat_map(|i| std::iter::repeat_n(i, N))
-        .collect();
-    let y = configs_to_y(layout, states, &start);
-    let mut state = JointState::new(energy, &dummy_x(start.len()), &y).unwrap();
-    if let Some(f) = fixed {
-        state = state.with_fixed_y(&Tensor::from_slice(f)).unwrap();
-    }
-    let (next, info) = kernel.step(energy, state).unwrap();
-    let full = host_configs(layout);
-    let idx = index_map(states);
-    let ends: Vec<usize> = decode_indices(layout, next.y())
-        .into_iter()
-        .map(|e| *idx.get(&full[e]).expect("a clamped variable moved"))
-        .collect();
-    let a = to_f64(&info.accept_prob);
-    let acc = to_bool(&info.accepted);
-    (0..start.len())
-        .map(|r| (start[r], ends[r], a[r], acc[r]))
-        .collect()
+    one_step_from_every_state(energy, states, fixed, N, |s| {
+        kernel.step(energy, s).unwrap()
+    })
 }
 
 /// Entries beyond `7 √(P(1−P)/n) + 0.003`, or seen where `P = 0`: `(count, worst ratio)`.

@@ -12,49 +12,12 @@
 mod common;
 
 use common::*;
-use ebm_core::{DiscreteKernel, JointEnergy, JointState, YLayout};
+use ebm_core::{DiscreteKernel, JointEnergy, YLayout};
 use samplers_disc::{ExactGibbs, Gwg, GwgConfig};
 use std::collections::HashMap;
-use tch::Tensor;
 
 /// Chains per start state.
 const N: usize = 4096;
-
-/// One real step of `step` from `N` copies of every state (as one batch, optionally clamped
-/// by the `[V]` mask `fixed`): returns `(start index, end index into states, accept_prob,
-/// accepted)` per chain. Asserts that every end state lies in `states` (clamped variables
-/// unchanged).
-fn one_step_from_every_state<E: JointEnergy>(
-    energy: &E,
-    states: &[Vec<usize>],
-    fixed: Option<&[bool]>,
-    step: impl Fn(JointState) -> (JointState, ebm_core::StepInfo),
-) -> Vec<(usize, usize, f64, bool)> {
-    let layout = energy.y_layout();
-    let start: Vec<usize> = (0..states.len())
-        .flat_map(|i| std::iter::repeat_n(i, N))
-        .collect();
-    let y = configs_to_y(layout, states, &start);
-    let mut state = JointState::new(energy, &dummy_x(start.len()), &y).unwrap();
-    if let Some(f) = fixed {
-        state = state.with_fixed_y(&Tensor::from_slice(f)).unwrap();
-    }
-    let (next, info) = step(state);
-    let full = host_configs(layout);
-    let idx = index_map(states);
-    let ends: Vec<usize> = decode_indices(layout, next.y())
-        .into_iter()
-        .map(|e| {
-            *idx.get(&full[e])
-                .unwrap_or_else(|| panic!("chain left the space: {:?}", full[e]))
-        })
-        .collect();
-    let a = to_f64(&info.accept_prob);
-    let acc = to_bool(&info.accepted);
-    (0..start.len())
-        .map(|r| (start[r], ends[r], a[r], acc[r]))
-        .collect()
-}
 
 /// `|p̂_ij − P_ij| < 7 √(P_ij (1 − P_ij) / n) + 0.003` for every start `i` and end `j`
 /// (diagonal included), and no observed transition where `P_ij = 0`.
@@ -102,7 +65,8 @@ fn check_gwg<M: HostModel>(model: &M, states: &[Vec<usize>], fixed: Option<&[boo
     let host = host_gwg(model, states, &free, 2.0);
     let kernel = Gwg::new(GwgConfig::default()).unwrap();
     assert_eq!(kernel.config().temperature, 2.0);
-    let runs = one_step_from_every_state(model, states, fixed, |s| kernel.step(model, s).unwrap());
+    let runs =
+        one_step_from_every_state(model, states, fixed, N, |s| kernel.step(model, s).unwrap());
     assert_frequencies_match(&histogram(&runs, states.len()), &host.p, what);
 
     let mut alpha: HashMap<(usize, usize), f64> = HashMap::new();
@@ -193,8 +157,9 @@ fn check_gibbs<M: HostModel>(model: &M, states: &[Vec<usize>], fixed: Option<&[b
     for row in &p {
         assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
-    let runs =
-        one_step_from_every_state(model, states, fixed, |s| ExactGibbs.step(model, s).unwrap());
+    let runs = one_step_from_every_state(model, states, fixed, N, |s| {
+        ExactGibbs.step(model, s).unwrap()
+    });
     for &(_, _, a, acc) in &runs {
         assert_eq!(a, 1.0);
         assert!(acc);

@@ -1094,3 +1094,40 @@ pub fn host_dmala<M: HostModel>(
     set_diagonal(&mut p);
     p
 }
+
+/// One real step of `step` from `n` copies of every state (as one batch, optionally clamped by
+/// the `[V]` mask `fixed`): returns `(start index, end index into states, accept_prob,
+/// accepted)` per chain. Asserts that every end state lies in `states` (clamped variables
+/// unchanged).
+pub fn one_step_from_every_state<E: JointEnergy>(
+    energy: &E,
+    states: &[Vec<usize>],
+    fixed: Option<&[bool]>,
+    n: usize,
+    step: impl Fn(JointState) -> (JointState, ebm_core::StepInfo),
+) -> Vec<(usize, usize, f64, bool)> {
+    let layout = energy.y_layout();
+    let start: Vec<usize> = (0..states.len())
+        .flat_map(|i| std::iter::repeat_n(i, n))
+        .collect();
+    let y = configs_to_y(layout, states, &start);
+    let mut state = JointState::new(energy, &dummy_x(start.len()), &y).unwrap();
+    if let Some(f) = fixed {
+        state = state.with_fixed_y(&Tensor::from_slice(f)).unwrap();
+    }
+    let (next, info) = step(state);
+    let full = host_configs(layout);
+    let idx = index_map(states);
+    let ends: Vec<usize> = decode_indices(layout, next.y())
+        .into_iter()
+        .map(|e| {
+            *idx.get(&full[e])
+                .unwrap_or_else(|| panic!("chain left the space: {:?}", full[e]))
+        })
+        .collect();
+    let a = to_f64(&info.accept_prob);
+    let acc = to_bool(&info.accepted);
+    (0..start.len())
+        .map(|r| (start[r], ends[r], a[r], acc[r]))
+        .collect()
+}
