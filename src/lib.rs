@@ -20,6 +20,7 @@ pub mod judges;
 
 pub use ebm_core;
 pub use ebm_data as data;
+pub use ebm_dist as dist;
 pub use jem_train as train;
 pub use mwg;
 pub use samplers_cont as cont;

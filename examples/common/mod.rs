@@ -42,9 +42,17 @@ pub struct CommonArgs {
     /// Hide this fraction of label groups at random (at least one kept per example).
     #[arg(long, default_value_t = 0.0)]
     pub missing_labels: f64,
+    /// Examples (and negative chains) per iteration, per rank in a data-parallel run (fresh
+    /// runs only: the replay buffer and the optimiser's state are sized by it).
+    #[arg(long)]
+    pub batch_size: Option<i64>,
     /// Override the preset's learning rate (lower it when training diverges).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Multiply the learning rate of the label weights (the y columns of the energy's first
+    /// layer) by this factor (1 = the paper): lets `p(y | x)` keep pace with `p(x)`.
+    #[arg(long)]
+    pub label_lr_scale: Option<f64>,
     /// Override the preset's MWG sweeps per iteration (more sweeps: better negatives).
     #[arg(long)]
     pub sweeps: Option<usize>,
@@ -118,6 +126,7 @@ impl CommonArgs {
             iterations: self.iterations,
             seed: self.seed,
             lr: self.lr,
+            label_lr_scale: self.label_lr_scale,
             sweeps: self.sweeps,
             l2_energy: self.l2_energy,
             clip_grad: self.clip_grad,
@@ -149,6 +158,12 @@ impl CommonArgs {
     pub fn resolve_config(&self, experiment: &str) -> Result<jem_train::TrainConfig> {
         let mut config = jem_train::presets::lookup(experiment, &self.preset)?;
         self.overrides().apply(&mut config);
+        if let Some(b) = self.batch_size {
+            if self.resume.is_some() {
+                anyhow::bail!("--batch-size cannot change on --resume (the run keeps its own)");
+            }
+            config.batch_size = b;
+        }
         Ok(config)
     }
 

@@ -27,17 +27,45 @@ pub fn train<M: JointEnergy, D: DataSource>(
     extra: serde_json::Value,
     judge: Option<Judge<M>>,
 ) -> Result<(Trainer<M>, EvalMetrics, TrainSummary)> {
+    // A data-parallel launch (`mpirun -n N …`): this process is one rank. Rank 0 works in
+    // OUT_DIR as a single process would; rank r > 0 keeps its metrics and checkpoints (its own
+    // buffer and chains) in OUT_DIR/rank<r>, does not evaluate, and stops after training.
+    let group = joint_ebm::dist::from_env()?;
+    let rank = group.as_ref().map_or(0, |g| g.rank());
+    let world = group.as_ref().map_or(1, |g| g.world_size());
+    let out_dir = if rank == 0 {
+        c.out_dir.clone()
+    } else {
+        c.out_dir.join(format!("rank{rank}"))
+    };
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let mut trainer = match &c.resume {
-        Some(dir) => Trainer::resume(dir, device, build, &c.overrides())
-            .with_context(|| format!("cannot resume from {}", dir.display()))
-            .inspect(|t| {
-                for (p, why) in t.resume_skipped() {
-                    eprintln!(
-                        "{experiment}: skipped unloadable checkpoint {} ({why}); resumed from an older one",
-                        p.display()
+        Some(dir) => {
+            let dir = if rank == 0 {
+                dir.clone()
+            } else {
+                let own = dir.join(format!("rank{rank}"));
+                if !own.is_dir() {
+                    anyhow::bail!(
+                        "rank {rank} resumes from {}, which does not exist: resume a \
+                         data-parallel run from its OUT_DIR with the same number of ranks",
+                        own.display()
                     );
                 }
-            })?,
+                own
+            };
+            Trainer::resume(&dir, device, build, &c.overrides())
+                .with_context(|| format!("cannot resume from {}", dir.display()))
+                .inspect(|t| {
+                    for (p, why) in t.resume_skipped() {
+                        eprintln!(
+                            "{experiment}: skipped unloadable checkpoint {} ({why}); resumed from an older one",
+                            p.display()
+                        );
+                    }
+                })?
+        }
         None => {
             seed_everything(config.seed);
             let first = data.next_batch(config.batch_size, device)?;
@@ -53,24 +81,34 @@ pub fn train<M: JointEnergy, D: DataSource>(
             )?
         }
     };
-    if let Some(j) = judge {
+    if let Some(g) = group {
+        let engine = g.engine();
+        trainer.set_collective(g)?;
+        eprintln!(
+            "{experiment}: rank {rank} of {world} ({engine}); batch {} per rank, {} in all",
+            trainer.config().batch_size,
+            trainer.config().batch_size * world as i64
+        );
+    }
+    if let Some(j) = judge.filter(|_| rank == 0) {
         trainer.set_judge(j);
     }
     let resolved = serde_json::json!({
         "objective": trainer.config().objective_summary(),
         "experiment": experiment, "preset": c.preset, "device": format!("{device:?}"),
         "missing_labels": c.missing_labels, "threads": c.threads, "resumed_from": c.resume,
+        "ranks": world,
         "options": extra, "train": trainer.config(),
     });
-    write_json(&c.out_dir.join("config.json"), &resolved)?;
+    write_json(&out_dir.join("config.json"), &resolved)?;
     let t = trainer.config();
     eprintln!("{experiment}: objective: {}", t.objective_summary());
     eprintln!(
         "{experiment}: preset {}, {} iterations (from {}), batch {}, {} sweeps, lr {}, device {device:?}, out {}",
         c.preset, t.iterations, trainer.iteration(), t.batch_size, t.sweeps, t.lr, c.out_dir.display()
     );
-    let mut observer = RunObserver::new(&c.out_dir, t.iterations, trainer.iteration())?;
-    let ckpt = c.checkpoint_dir();
+    let mut observer = RunObserver::new(&out_dir, t.iterations, trainer.iteration())?;
+    let ckpt = out_dir.join("checkpoints");
     // SIGINT / SIGTERM: the first one stops training cleanly after the current iteration
     // (checkpoint written), a second one exits at once.
     let stop = Arc::new(AtomicBool::new(false));
@@ -79,7 +117,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
     let options = TrainOptions {
-        test: Some(test),
+        test: (rank == 0).then_some(test),
         energy_based,
         sample_based: true,
         checkpoint_dir: Some(&ckpt),
@@ -113,7 +151,28 @@ pub fn train<M: JointEnergy, D: DataSource>(
         );
         std::process::exit(130);
     }
-    let (metrics, summary) = result.context("training failed")?;
+    let (metrics, summary) = match result {
+        Ok(r) => r,
+        Err(e) if world > 1 => {
+            // The other ranks are blocked in a collective: end them all.
+            eprintln!("{experiment}: rank {rank}: training failed: {e}");
+            trainer.abort_all_ranks(1);
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("training failed")),
+    };
+    if rank > 0 {
+        let line = serde_json::json!({
+            "rank": rank, "iterations": summary.iterations,
+            "train_seconds": summary.train_seconds, "all_reduce_seconds": summary.all_reduce_seconds,
+        });
+        write_json(&out_dir.join("metrics.json"), &line)?;
+        eprintln!(
+            "{experiment}: rank {rank} done ({} iterations, {:.1} s of training); rank 0 evaluates",
+            summary.iterations, summary.train_seconds
+        );
+        drop(trainer); // finalises the group
+        std::process::exit(0);
+    }
     Ok((trainer, metrics, summary))
 }
 
@@ -139,6 +198,8 @@ pub fn finish(
         "recoveries": summary.recoveries.len(),
         "recovery_events": summary.recoveries,
         "train_seconds": summary.train_seconds,
+        "ranks": summary.world_size,
+        "all_reduce_seconds": summary.all_reduce_seconds,
         "total_seconds": total_seconds,
         "test_examples": metrics.test_examples,
         "figures": figures,

@@ -93,6 +93,10 @@ pub enum Error {
         /// The checkpoint written on the way out, if a checkpoint folder was given.
         checkpoint: Option<PathBuf>,
     },
+    /// A collective operation between ranks of a data-parallel run failed (see
+    /// [`crate::Collective`]).
+    #[error("distributed: {0}")]
+    Distributed(String),
     /// An error reported by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

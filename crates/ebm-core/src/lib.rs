@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod alloc;
+mod collective;
 mod data;
 mod device;
 pub mod diagnostics;
@@ -24,6 +25,7 @@ mod layout;
 mod state;
 
 pub use alloc::keep_freed_memory;
+pub use collective::{Collective, SingleProcess};
 pub use data::{Batch, DataSource};
 pub use device::{runtime_report, seed_everything, DeviceChoice, RuntimeReport, CUDA_UNAVAILABLE};
 pub use energy::{FnEnergy, JointEnergy};

@@ -190,6 +190,14 @@ pub struct TrainConfig {
     /// Clip the global L2 norm of the parameter gradient to this value before each Adam step
     /// (0 = off, the paper's setting; the authors' joint code offers it as an option).
     pub clip_grad: f64,
+    /// Multiplier of the learning rate of the label weights — the `y` columns of the energy's
+    /// first layer (variables named `…first_weight_y`: [`crate::MlpEnergy`], and the head of
+    /// [`crate::CnnEnergy`]); 1 = the paper. An optimisation choice, not a change of the
+    /// objective or the model: under Adam it equals feeding the one-hot labels `scale` times
+    /// larger. Adam moves each weight by about `lr` per step, so the labels' 10–256 weights per
+    /// unit change the first layer's pre-activation far more slowly than the hundreds of `x`
+    /// weights; a larger rate lets the label coupling `p(y | x)` keep pace (not in the paper).
+    pub label_lr_scale: f64,
     /// Weight `α` of an **extra** conditional pseudo-log-likelihood term
     /// `−α · mean Σ_v log p(y_v | y_¬v, x⁺)` added to the loss (**not in the paper**; 0 = off =
     /// the paper). The joint log-likelihood already contains `log p(y | x)` once
@@ -266,6 +274,7 @@ impl Default for TrainConfig {
             ema_decay: 0.99,
             l2_energy: 0.0,
             clip_grad: 0.0,
+            label_lr_scale: 1.0,
             cond_weight: 0.0,
             negative_labels: NegativeLabels::Sampled,
             max_abs_energy: 1e5,
@@ -317,6 +326,12 @@ impl TrainConfig {
                 self.l2_energy
             ));
         }
+        if self.label_lr_scale != 1.0 {
+            s.push_str(&format!(
+                "; label weights trained with {} × the learning rate (optimiser, not in the paper)",
+                self.label_lr_scale
+            ));
+        }
         if self.negative_labels == NegativeLabels::Expected {
             s.push_str(
                 "; negative phase Rao-Blackwellised over y (same objective, lower variance; not in the paper)",
@@ -346,6 +361,7 @@ impl TrainConfig {
     /// Rejects impossible values with the parameter's name.
     pub fn validate(&self) -> Result<()> {
         check_positive("lr", self.lr)?;
+        check_positive("label_lr_scale", self.label_lr_scale)?;
         if self.batch_size < 1 {
             return Err(Error::config("batch_size", self.batch_size, "must be ≥ 1"));
         }

@@ -71,6 +71,10 @@ pub fn torch_conv2d(
     nn::conv2d(path, c_in, c_out, kernel, cfg)
 }
 
+/// Name of the label columns of an [`MlpEnergy`]'s first layer (also the head of a
+/// [`CnnEnergy`]): the variables [`crate::TrainConfig::label_lr_scale`] applies to.
+pub const LABEL_WEIGHT_NAME: &str = "first_weight_y";
+
 /// `f(x, y) = MLP(concat(x, y))` → scalar, higher = more probable (paper appendix B.1, B.2.2).
 ///
 /// The first layer `W [x; y] + b` is stored split as `W_x x + b` (the feature stage, computed
@@ -107,7 +111,7 @@ impl MlpEnergy {
             up: bound,
         };
         let w_x = path.var("first_weight_x", &[h1, x_dim], init);
-        let w_y = path.var("first_weight_y", &[h1, d], init);
+        let w_y = path.var(LABEL_WEIGHT_NAME, &[h1, d], init);
         let b = path.var("first_bias", &[h1], init);
         let mut rest = Vec::new();
         let mut widths: Vec<i64> = hidden.to_vec();

@@ -49,6 +49,8 @@ pub struct Adam {
     config: AdamConfig,
     names: Vec<String>,
     vars: Vec<Tensor>,
+    /// Per-variable multiplier of the learning rate (1 unless [`Adam::scale_lr`] set it).
+    lr_scales: Vec<f64>,
     m: Vec<Tensor>,
     v: Vec<Tensor>,
     step: i64,
@@ -62,14 +64,32 @@ impl Adam {
         let (names, vars): (Vec<_>, Vec<_>) = named.into_iter().unzip();
         let m = vars.iter().map(Tensor::zeros_like).collect();
         let v = vars.iter().map(Tensor::zeros_like).collect();
+        let lr_scales = vec![1.0; names.len()];
         Self {
             config,
             names,
             vars,
+            lr_scales,
             m,
             v,
             step: 0,
         }
+    }
+
+    /// Multiplies the learning rate of every variable whose name ends with `suffix` by `scale`
+    /// (replacing an earlier scale) and returns how many variables matched. Under Adam, whose
+    /// steps do not depend on the gradient's scale, this is the same as multiplying those
+    /// parameters' contribution to the network by `scale` (with their initial values scaled
+    /// alike): a per-parameter-group learning rate as in `torch.optim`'s parameter groups.
+    pub fn scale_lr(&mut self, suffix: &str, scale: f64) -> usize {
+        let mut n = 0;
+        for (name, s) in self.names.iter().zip(&mut self.lr_scales) {
+            if name.ends_with(suffix) {
+                *s = scale;
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Steps taken so far.
@@ -117,7 +137,13 @@ impl Adam {
                 }
                 None => None,
             };
-            for ((var, m), v) in self.vars.iter_mut().zip(&mut self.m).zip(&mut self.v) {
+            for (((var, m), v), lr_scale) in self
+                .vars
+                .iter_mut()
+                .zip(&mut self.m)
+                .zip(&mut self.v)
+                .zip(&self.lr_scales)
+            {
                 let mut g = var.grad();
                 if !g.defined() {
                     continue;
@@ -132,7 +158,11 @@ impl Adam {
                     .f_mul_scalar_(b2)?
                     .f_add_(&gs.f_mul(&gs)?.f_mul_scalar(1.0 - b2)?)?;
                 let denom = v.f_div_scalar(c2)?.f_sqrt()?.f_add_scalar(eps)?;
-                let _ = var.f_sub_(&m.f_div_scalar(c1)?.f_div(&denom)?.f_mul_scalar(lr)?)?;
+                let _ = var.f_sub_(
+                    &m.f_div_scalar(c1)?
+                        .f_div(&denom)?
+                        .f_mul_scalar(lr * lr_scale)?,
+                )?;
                 let _ = g.f_zero_()?;
             }
             Ok(())
@@ -250,6 +280,32 @@ mod tests {
             assert!((got - th).abs() < 1e-5, "step {t}: {got} vs {th}");
         }
         assert_eq!(opt.steps(), 5);
+    }
+
+    /// A scaled variable moves `scale` times as far as the same variable unscaled, the others
+    /// exactly as before; only names with the suffix match.
+    #[test]
+    fn lr_scale_multiplies_only_the_matching_steps() {
+        let run = |scale: Option<f64>| {
+            let vs = VarStore::new(Device::Cpu);
+            let a = vs.root().var("layer_weight_y", &[2], nn::Init::Const(1.0));
+            let b = vs.root().var("layer_weight_x", &[2], nn::Init::Const(1.0));
+            let mut opt = Adam::new(&vs, AdamConfig::default());
+            if let Some(s) = scale {
+                assert_eq!(opt.scale_lr("weight_y", s), 1);
+            }
+            for _ in 0..3 {
+                let loss = (&a * &a + &b * &b * 3.0).sum(Kind::Float);
+                loss.backward();
+                opt.step(0.01).unwrap();
+            }
+            (1.0 - a.double_value(&[0]), 1.0 - b.double_value(&[0]))
+        };
+        let (da, db) = run(None);
+        let (sa, sb) = run(Some(10.0));
+        assert!(da > 0.0 && db > 0.0);
+        assert!((sa / da - 10.0).abs() < 0.05, "{sa} vs {da}");
+        assert_eq!(sb, db);
     }
 
     /// Clipping rescales the whole gradient to the given global norm, and is a no-op below it.

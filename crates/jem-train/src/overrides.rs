@@ -25,6 +25,8 @@ pub struct Overrides {
     pub lr: Option<f64>,
     /// MWG sweeps per iteration.
     pub sweeps: Option<usize>,
+    /// Learning-rate multiplier of the label weights.
+    pub label_lr_scale: Option<f64>,
     /// L2 penalty on energies.
     pub l2_energy: Option<f64>,
     /// Gradient-norm clipping (0 = off).
@@ -67,6 +69,7 @@ impl Overrides {
             iterations,
             seed,
             lr,
+            label_lr_scale,
             sweeps,
             l2_energy,
             clip_grad,

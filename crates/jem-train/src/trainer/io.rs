@@ -3,11 +3,9 @@
 use super::{build_pair, enumerated_labels, RunState, Trainer};
 use crate::buffer::ReplayBuffer;
 use crate::checkpoint;
-use crate::optim::Adam;
 use crate::overrides::Overrides;
 use ebm_core::{Error, JointEnergy, Result, XInit};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use tch::nn::{self, VarStore};
 use tch::{Device, Tensor};
 
@@ -38,7 +36,7 @@ impl<M: JointEnergy> Trainer<M> {
         for ckpt in candidates {
             match Self::load_checkpoint(&ckpt, device, &build, overrides) {
                 Ok(mut t) => {
-                    t.resume_skipped = skipped;
+                    t.session.resume_skipped = skipped;
                     return Ok(t);
                 }
                 Err(e) => {
@@ -52,7 +50,7 @@ impl<M: JointEnergy> Trainer<M> {
 
     /// The checkpoints that [`Trainer::resume`] could not load and skipped, with the reason.
     pub fn resume_skipped(&self) -> &[(PathBuf, String)] {
-        &self.resume_skipped
+        &self.session.resume_skipped
     }
 
     fn load_checkpoint(
@@ -88,7 +86,7 @@ impl<M: JointEnergy> Trainer<M> {
                 .map(|(_, t)| t.to_device(device))
                 .ok_or_else(|| Error::file(ckpt.join(file), format!("missing tensor {key}")))
         };
-        let mut adam = Adam::new(&vs, config.adam.clone());
+        let mut adam = super::optimizer(&vs, &config)?;
         adam.load_state(&read("optimizer.safetensors")?, state.adam_steps)?;
         let buf = read("buffer.safetensors")?;
         let buffer = ReplayBuffer {
@@ -123,12 +121,8 @@ impl<M: JointEnergy> Trainer<M> {
             iteration: state.iteration,
             layout,
             all_y,
-            judge: None,
-            clock: Instant::now(),
-            snapshot: None,
             recoveries: state.recoveries,
-            gap_streak: 0,
-            resume_skipped: Vec::new(),
+            session: super::Session::new(),
         })
     }
 

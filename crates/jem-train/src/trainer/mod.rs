@@ -4,11 +4,13 @@
 //! training loop; `step.rs` one iteration; `evaluate.rs` evaluation and test-time generation;
 //! `io.rs` checkpoints and resume.
 
+mod distributed;
 mod evaluate;
 mod io;
 mod recovery;
 mod step;
 
+pub use distributed::{all_reduce_gradients, GRADIENT_BUCKET_ELEMENTS};
 pub use recovery::{recovery_seed, RecoveryEvent};
 
 use crate::buffer::ReplayBuffer;
@@ -16,7 +18,7 @@ use crate::config::{NegativeLabels, TrainConfig, YInitMode};
 use crate::kernels::{AnyContinuous, AnyDiscrete};
 use crate::metrics::EvalMetrics;
 use crate::optim::Adam;
-use ebm_core::{Batch, DataSource, Error, JointEnergy, Result, XInit, YInit, YLayout};
+use ebm_core::{Batch, Collective, DataSource, Error, JointEnergy, Result, XInit, YInit, YLayout};
 use mwg::JointSampler;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -99,6 +101,10 @@ pub struct TrainSummary {
     pub last: Option<IterationReport>,
     /// Automatic recoveries over the whole run (including before a resume).
     pub recoveries: Vec<RecoveryEvent>,
+    /// Ranks that trained together (1: a single process; see [`Trainer::set_collective`]).
+    pub world_size: usize,
+    /// Seconds of `train_seconds` spent averaging gradients across ranks.
+    pub all_reduce_seconds: f64,
 }
 
 /// Where [`Trainer::train`] evaluates and checkpoints.
@@ -167,17 +173,42 @@ pub struct Trainer<M> {
     layout: YLayout,
     /// Every label configuration `[C, D]` when `negative_labels` is `Expected`.
     all_y: Option<Tensor>,
+    /// Automatic recoveries so far (checkpointed).
+    recoveries: Vec<RecoveryEvent>,
+    /// What lives only as long as this process (never checkpointed).
+    session: Session<M>,
+}
+
+/// The parts of a [`Trainer`] that belong to this process, not to the run: rebuilt empty by
+/// every constructor, never written to a checkpoint.
+struct Session<M> {
     judge: Option<Judge<M>>,
     /// Start of the current training call (for the reports' elapsed seconds).
     clock: Instant,
     /// The state to roll back to on divergence (when recovery is on).
     snapshot: Option<recovery::Snapshot>,
-    /// Automatic recoveries so far (checkpointed).
-    recoveries: Vec<RecoveryEvent>,
     /// Consecutive iterations with the energy gap beyond its limit.
     gap_streak: usize,
     /// Checkpoints skipped by `resume` (unloadable), with the reason.
     resume_skipped: Vec<(PathBuf, String)>,
+    /// The data-parallel group (`None`: a single process).
+    group: Option<Box<dyn Collective>>,
+    /// Seconds spent averaging gradients across ranks in the current training call.
+    all_reduce_seconds: f64,
+}
+
+impl<M> Session<M> {
+    fn new() -> Self {
+        Self {
+            judge: None,
+            clock: Instant::now(),
+            snapshot: None,
+            gap_streak: 0,
+            resume_skipped: Vec::new(),
+            group: None,
+            all_reduce_seconds: 0.0,
+        }
+    }
 }
 
 /// Every label configuration, one-hot `[C, D]` float on `device`, when the configuration asks
@@ -237,7 +268,7 @@ impl<M: JointEnergy> Trainer<M> {
             YInitMode::Empirical => YInit::empirical(&layout, &first_batch.y.to_device(device))?,
         };
         let buffer = ReplayBuffer::new(config.buffer_size, &x_init, &y_init, &layout)?;
-        let adam = Adam::new(&vs, config.adam.clone());
+        let adam = optimizer(&vs, &config)?;
         let all_y = enumerated_labels(&config, &layout, device)?;
         Ok(Self {
             config,
@@ -253,12 +284,8 @@ impl<M: JointEnergy> Trainer<M> {
             iteration: 0,
             layout,
             all_y,
-            judge: None,
-            clock: Instant::now(),
-            snapshot: None,
             recoveries: Vec::new(),
-            gap_streak: 0,
-            resume_skipped: Vec::new(),
+            session: Session::new(),
         })
     }
 
@@ -312,17 +339,17 @@ impl<M: JointEnergy> Trainer<M> {
     /// figures are added to [`EvalMetrics::judges`]. Torch's generator is seeded from the run's
     /// seed and the iteration before each call, so judged figures are reproducible.
     pub fn set_judge(&mut self, judge: Judge<M>) {
-        self.judge = Some(judge);
+        self.session.judge = Some(judge);
     }
 
     /// Runs the installed judge (if any) on the current model; empty without a judge.
     pub fn judge(&mut self) -> Result<BTreeMap<String, f64>> {
-        let Some(mut judge) = self.judge.take() else {
+        let Some(mut judge) = self.session.judge.take() else {
             return Ok(BTreeMap::new());
         };
         tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 4));
         let out = judge(self);
-        self.judge = Some(judge);
+        self.session.judge = Some(judge);
         out
     }
 
@@ -341,6 +368,10 @@ impl<M: JointEnergy> Trainer<M> {
     /// the end. Returns the final metrics (accuracies `None` without a test set). On
     /// divergence, returns [`Error::Diverged`](ebm_core::Error::Diverged); the last checkpoint
     /// written stays loadable.
+    ///
+    /// Data-parallel (after [`Trainer::set_collective`]): every rank draws its own batches and
+    /// runs its own chains, gradients are averaged before each optimiser step, a stop request
+    /// on any rank stops all of them after the same iteration, and only rank 0 evaluates.
     pub fn train<D: DataSource + ?Sized>(
         &mut self,
         data: &mut D,
@@ -366,11 +397,13 @@ impl<M: JointEnergy> Trainer<M> {
             m.judges = t.judge()?;
             Ok(m)
         };
-        self.clock = Instant::now();
+        self.session.clock = Instant::now();
+        self.session.all_reduce_seconds = 0.0;
         let mut side_seconds = 0.0;
         let mut last = None;
         while self.iteration < self.config.iterations {
-            if options.stop.is_some_and(|f| f.load(Ordering::SeqCst)) {
+            let stop_here = options.stop.is_some_and(|f| f.load(Ordering::SeqCst));
+            if self.on_any_rank(stop_here)? {
                 let checkpoint = match options.checkpoint_dir {
                     Some(dir) => {
                         let p = self.save_checkpoint(dir)?;
@@ -388,15 +421,16 @@ impl<M: JointEnergy> Trainer<M> {
             // Snapshots only of healthy states: not while the energy gap is beyond its limit, so
             // that a rollback for a persistent gap goes back to before the gap opened.
             if policy.enabled
-                && self.gap_streak == 0
+                && self.session.gap_streak == 0
                 && self
+                    .session
                     .snapshot
                     .as_ref()
                     .is_none_or(|s| self.iteration >= s.iteration + policy.snapshot_every)
             {
                 self.take_snapshot()?;
             }
-            tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 3));
+            tch::manual_seed(iteration_seed(self.rank_seed(), self.iteration, 3));
             let b = data.next_batch(self.config.batch_size, self.device)?;
             let step = self.step(&LabelledBatch {
                 x: &b.x,
@@ -414,11 +448,11 @@ impl<M: JointEnergy> Trainer<M> {
             if policy.max_energy_gap > 0.0 {
                 let gap = report.f_pos - report.f_neg;
                 if gap.abs() > policy.max_energy_gap {
-                    self.gap_streak += 1;
+                    self.session.gap_streak += 1;
                 } else {
-                    self.gap_streak = 0;
+                    self.session.gap_streak = 0;
                 }
-                if self.gap_streak >= policy.energy_gap_patience {
+                if self.session.gap_streak >= policy.energy_gap_patience {
                     let what = format!(
                         "energy gap mean f⁺ − mean f⁻ = {gap:.3} beyond ±{} for {} iterations",
                         policy.max_energy_gap, policy.energy_gap_patience
@@ -439,7 +473,11 @@ impl<M: JointEnergy> Trainer<M> {
             let done = self.iteration;
             let finished = done == self.config.iterations;
             let side = Instant::now();
-            if !finished && self.config.eval_every > 0 && done % self.config.eval_every == 0 {
+            if !finished
+                && self.config.eval_every > 0
+                && done % self.config.eval_every == 0
+                && self.rank() == 0
+            {
                 let m = evaluate(self)?;
                 observer.on_evaluation(done, &m);
             }
@@ -454,13 +492,19 @@ impl<M: JointEnergy> Trainer<M> {
             }
             side_seconds += side.elapsed().as_secs_f64();
         }
-        let train_seconds = self.clock.elapsed().as_secs_f64() - side_seconds;
+        let train_seconds = self.session.clock.elapsed().as_secs_f64() - side_seconds;
         if let Some(dir) = options.checkpoint_dir {
             let p = self.save_checkpoint(dir)?;
             observer.on_checkpoint(&p);
         }
-        let m = evaluate(self)?;
-        observer.on_evaluation(self.iteration, &m);
+        // Data-parallel: only rank 0 evaluates (the parameters are the same on every rank).
+        let m = if self.rank() == 0 {
+            let m = evaluate(self)?;
+            observer.on_evaluation(self.iteration, &m);
+            m
+        } else {
+            EvalMetrics::default()
+        };
         Ok((
             m,
             TrainSummary {
@@ -468,7 +512,29 @@ impl<M: JointEnergy> Trainer<M> {
                 train_seconds,
                 last,
                 recoveries: self.recoveries.clone(),
+                world_size: self.world_size(),
+                all_reduce_seconds: self.session.all_reduce_seconds,
             },
         ))
     }
+}
+
+/// Adam over the trainable variables of `vs` with `config`'s constants and the label weights'
+/// learning-rate multiplier ([`TrainConfig::label_lr_scale`]); an error when a multiplier other
+/// than 1 is asked for an energy without label weights of that name.
+pub(crate) fn optimizer(vs: &nn::VarStore, config: &TrainConfig) -> Result<Adam> {
+    let mut adam = Adam::new(vs, config.adam.clone());
+    if adam.scale_lr(crate::LABEL_WEIGHT_NAME, config.label_lr_scale) == 0
+        && config.label_lr_scale != 1.0
+    {
+        return Err(Error::config(
+            "label_lr_scale",
+            config.label_lr_scale,
+            format!(
+                "this energy has no variable named …{} to apply it to",
+                crate::LABEL_WEIGHT_NAME
+            ),
+        ));
+    }
+    Ok(adam)
 }

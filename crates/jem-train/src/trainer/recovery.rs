@@ -74,7 +74,7 @@ pub fn recovery_seed(seed: u64, attempt: usize) -> u64 {
 impl<M: JointEnergy> Trainer<M> {
     /// Copies the training state (parameters, EMA, optimiser, buffer) for a later rollback.
     pub(super) fn take_snapshot(&mut self) -> Result<()> {
-        self.snapshot = Some(Snapshot {
+        self.session.snapshot = Some(Snapshot {
             iteration: self.iteration,
             live: deep_copy(self.vs.variables()),
             ema: deep_copy(self.ema_vs.variables()),
@@ -118,7 +118,7 @@ impl<M: JointEnergy> Trainer<M> {
                 ),
             });
         }
-        let Some(snap) = &self.snapshot else {
+        let Some(snap) = &self.session.snapshot else {
             return Err(Error::Diverged {
                 iteration: at,
                 what: format!("{cause} (no snapshot to roll back to)"),
@@ -159,7 +159,7 @@ impl<M: JointEnergy> Trainer<M> {
             l2_energy: c.l2_energy,
             seed: c.seed,
         };
-        self.gap_streak = 0;
+        self.session.gap_streak = 0;
         observer.on_recovery(&event);
         self.recoveries.push(event);
         Ok(())

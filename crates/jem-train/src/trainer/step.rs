@@ -17,7 +17,7 @@ impl<M: JointEnergy> Trainer<M> {
     pub fn step(&mut self, batch: &LabelledBatch) -> Result<IterationReport> {
         self.check_batch(batch)?;
         let it = self.iteration;
-        tch::manual_seed(iteration_seed(self.config.seed, it, 0));
+        tch::manual_seed(iteration_seed(self.rank_seed(), it, 0));
         let cfg = self.config.clone();
         let lr = warmup_lr(cfg.lr, cfg.warmup_iters, it);
         let x_pos = batch.x.to_device(self.device);
@@ -104,7 +104,7 @@ impl<M: JointEnergy> Trainer<M> {
         } else {
             Tensor::zeros([], (Kind::Float, self.device))
         };
-        let values = Vec::<f64>::try_from(Tensor::stack(
+        let values = Tensor::stack(
             &[
                 loss.detach().to_kind(Kind::Double),
                 f_pos.detach().mean(Kind::Double),
@@ -112,7 +112,16 @@ impl<M: JointEnergy> Trainer<M> {
                 cond_ll.to_kind(Kind::Double),
             ],
             0,
-        ))?;
+        );
+        // Data-parallel: every rank judges divergence on the same (averaged) figures.
+        let values = match self.session.group {
+            None => Vec::<f64>::try_from(values)?,
+            Some(_) => {
+                let v = values.to_device(tch::Device::Cpu).to_kind(Kind::Float);
+                self.mean_over_ranks(&v)?;
+                Vec::<f64>::try_from(v.to_kind(Kind::Double))?
+            }
+        };
         let (loss_v, f_pos_v, f_neg_v, cond_v) = (values[0], values[1], values[2], values[3]);
         for (what, v) in [
             ("loss", loss_v),
@@ -136,6 +145,7 @@ impl<M: JointEnergy> Trainer<M> {
             }
         }
         loss.backward();
+        self.average_gradients()?;
         let clip = (self.config.clip_grad > 0.0).then_some(self.config.clip_grad);
         self.adam.step_clipped(lr, clip)?;
         ema_update(&self.ema_vs, &self.vs, self.config.ema_decay)?;
@@ -148,7 +158,7 @@ impl<M: JointEnergy> Trainer<M> {
             cond_ll: (self.config.cond_weight > 0.0).then_some(cond_v),
             lr,
             accept_y: diag.summary().accept_rate_y,
-            seconds: self.clock.elapsed().as_secs_f64(),
+            seconds: self.session.clock.elapsed().as_secs_f64(),
         })
     }
 
