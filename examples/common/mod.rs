@@ -107,8 +107,9 @@ pub struct CommonArgs {
     /// MWG sweeps of test-time chains (figures and generation judges).
     #[arg(long)]
     pub gen_sweeps: Option<usize>,
-    /// Start of test-time chains: `noise` (the paper's text) or `buffer` (replay states whose
-    /// labels already match, as the authors' code).
+    /// Start of test-time chains: `noise` (the paper's text), `buffer` (replay states whose
+    /// labels already match, as the authors' code) or `posterior` (replay states resampled in
+    /// proportion to the model's p(clamped labels | x); not in the paper).
     #[arg(long)]
     pub gen_start: Option<jem_train::GenerationStart>,
     /// CPU threads for libtorch's intra-op parallelism. Default 1: on small shared machines

@@ -48,6 +48,13 @@ pub enum GenerationStart {
     /// (`--plot_cond_continue_buffer`). The buffer holds the training chains' joint samples
     /// of the model.
     Buffer,
+    /// Sampling–importance–resampling from the replay buffer: each chain starts from a replay
+    /// state drawn with probability ∝ `p(clamped labels | x)` under the EMA model (computed
+    /// exactly by enumerating the labels; marginal over the free label variables), from a
+    /// random pool of 2 048 states. The buffer's `x` approximate the model's `p(x)`, so the
+    /// starts approximate `p(x | clamped labels)` — whatever labels the training chains carried.
+    /// Not in the paper; needs an enumerable label space.
+    Posterior,
 }
 
 macro_rules! from_lowercase_names {
@@ -69,7 +76,7 @@ macro_rules! from_lowercase_names {
 }
 from_lowercase_names!(YInitMode, "y_init", "empirical" => YInitMode::Empirical, "uniform" => YInitMode::Uniform);
 from_lowercase_names!(NegativeLabels, "negative_labels", "sampled" => NegativeLabels::Sampled, "expected" => NegativeLabels::Expected);
-from_lowercase_names!(GenerationStart, "gen_start", "noise" => GenerationStart::Noise, "buffer" => GenerationStart::Buffer);
+from_lowercase_names!(GenerationStart, "gen_start", "noise" => GenerationStart::Noise, "buffer" => GenerationStart::Buffer, "posterior" => GenerationStart::Posterior);
 
 /// Automatic recovery from divergence (see `Trainer::train`).
 ///

@@ -570,7 +570,11 @@ fn expected_negative_phase_trains_and_resumes_exactly() {
 #[test]
 fn generate_clamps_and_rejects_bad_requests() {
     let _rng = rng_lock();
-    for start in [GenerationStart::Noise, GenerationStart::Buffer] {
+    for start in [
+        GenerationStart::Noise,
+        GenerationStart::Buffer,
+        GenerationStart::Posterior,
+    ] {
         let mut t = new_trainer(TrainConfig {
             gen_sweeps: 3,
             gen_start: start,

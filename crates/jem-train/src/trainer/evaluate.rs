@@ -11,6 +11,9 @@ use mwg::{
 };
 use tch::{Kind, Tensor};
 
+/// Replay states scored by [`GenerationStart::Posterior`] per call.
+const POSTERIOR_POOL: i64 = 2_048;
+
 impl<M: JointEnergy> Trainer<M> {
     /// Evaluates the EMA model on a labelled test set: energy-based accuracy and ECE (when the
     /// label space can be enumerated within `max_configurations`), sample-based accuracy
@@ -67,7 +70,8 @@ impl<M: JointEnergy> Trainer<M> {
     /// `n` joint samples of the EMA model after `gen_sweeps` MWG sweeps (the training kernels,
     /// `y_sampler` + `x_sampler`), started as `gen_start` says (noise: `p₀(x)`, `q₀(y)`; buffer: for each
     /// chain a random replay state whose labels already equal its clamped values, or any state
-    /// when none does).
+    /// when none does; posterior: a replay state drawn with probability ∝ `p(clamped labels | x)`
+    /// from a random pool of 2 048, which needs an enumerable label space).
     ///
     /// * `fixed` — `(variable, values)` pairs: the variable is clamped in every chain, to
     ///   `values[0]` when one value is given or to `values[i]` in chain `i` when `n` are given
@@ -118,6 +122,38 @@ impl<M: JointEnergy> Trainer<M> {
                     self.buffer.x.index_select(0, &idx),
                     self.buffer.y.index_select(0, &idx),
                 )
+            }
+            GenerationStart::Posterior => {
+                // Sampling–importance–resampling: a pool of replay states (≈ samples of the
+                // model's p(x)), each chain picks one with probability ∝ p(clamped labels | x)
+                // under the EMA model (exact, by enumeration): ≈ p(x | clamped labels).
+                let pool_n = self.buffer.len().min(POSTERIOR_POOL);
+                let pool = Tensor::randperm(self.buffer.len(), (Kind::Int64, self.device))
+                    .narrow(0, 0, pool_n);
+                let pool_x = self.buffer.x.index_select(0, &pool);
+                let pool_y = self.buffer.y.index_select(0, &pool);
+                let mut log_w = Tensor::zeros([n, pool_n], (Kind::Float, self.device));
+                if !targets.is_empty() {
+                    let pred = tch::no_grad(|| {
+                        predict_by_energy(
+                            &self.ema_model,
+                            &pool_x,
+                            None,
+                            &EnumerationConfig::default(),
+                        )
+                    })?;
+                    let marginals = pred.marginals(layout);
+                    for (var, t) in &targets {
+                        // [pool, K_v] → [n, pool]: p(v = t_i | x_j).
+                        let p = marginals[*var].to_kind(Kind::Float).index_select(1, t).tr();
+                        log_w += p.clamp_min(1e-30).log();
+                    }
+                }
+                let idx = log_w
+                    .softmax(1, Kind::Float)
+                    .multinomial(1, true)
+                    .squeeze_dim(1);
+                (pool_x.index_select(0, &idx), pool_y.index_select(0, &idx))
             }
         };
         mwg::generate(
