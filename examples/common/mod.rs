@@ -63,6 +63,10 @@ pub struct CommonArgs {
     /// `dmala` (discrete Langevin, exact; step size from `--dmala-step`).
     #[arg(long)]
     pub y_sampler: Option<jem_train::YSampler>,
+    /// Kernel on the labels of sample-based prediction only (`gwg`, `gibbs`, `dmala`; default:
+    /// the `--y-sampler`).
+    #[arg(long)]
+    pub predict_y_sampler: Option<jem_train::YSampler>,
     /// Kernel on x in every joint chain: `langevin` (the paper) or `mala` (exact; its noise
     /// scale from `--mala-noise`).
     #[arg(long)]
@@ -135,6 +139,7 @@ impl CommonArgs {
             cond_weight: self.cond_weight,
             negative_labels: self.negative_labels,
             y_sampler: self.y_sampler,
+            predict_y_sampler: self.predict_y_sampler.map(Some),
             x_sampler: self.x_sampler,
             mala_noise: self.mala_noise,
             dmala_step: self.dmala_step,

@@ -39,6 +39,8 @@ pub struct Overrides {
     pub negative_labels: Option<NegativeLabels>,
     /// Kernel on `y`.
     pub y_sampler: Option<YSampler>,
+    /// Kernel on `y` of sample-based prediction (`Some(None)` = back to the training kernel).
+    pub predict_y_sampler: Option<Option<YSampler>>,
     /// Kernel on `x`.
     pub x_sampler: Option<XSampler>,
     /// DMALA's step size α.
@@ -77,6 +79,7 @@ impl Overrides {
             cond_weight,
             negative_labels,
             y_sampler,
+            predict_y_sampler,
             x_sampler,
             eval_every,
             eval_examples,

@@ -2,7 +2,7 @@
 //! chains (conditional generation, inpainting).
 
 use super::{iteration_seed, Trainer};
-use crate::config::GenerationStart;
+use crate::config::{GenerationStart, TrainConfig};
 use crate::kernels::AnyDiscrete;
 use crate::metrics::{accuracy_per_variable, mean_ece, EvalMetrics};
 use ebm_core::{Error, JointEnergy, Result};
@@ -17,7 +17,8 @@ const POSTERIOR_POOL: i64 = 2_048;
 impl<M: JointEnergy> Trainer<M> {
     /// Evaluates the EMA model on a labelled test set: energy-based accuracy and ECE (when the
     /// label space can be enumerated within `max_configurations`), sample-based accuracy
-    /// (`eval_chains` chains × `eval_steps` steps of the `y_sampler` from `q₀(y)`, majority vote).
+    /// (`eval_chains` chains × `eval_steps` steps of the `predict_y_sampler`, by default the
+    /// `y_sampler`, from `q₀(y)`, majority vote).
     pub fn evaluate(
         &self,
         x: &Tensor,
@@ -55,7 +56,10 @@ impl<M: JointEnergy> Trainer<M> {
             };
             let p = predict_by_sampling(
                 &self.ema_model,
-                &AnyDiscrete::from_config(&self.config)?,
+                &AnyDiscrete::from_config(&TrainConfig {
+                    y_sampler: self.config.predict_y_sampler.unwrap_or(self.config.y_sampler),
+                    ..self.config.clone()
+                })?,
                 &x,
                 None,
                 &cfg,
