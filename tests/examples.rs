@@ -18,6 +18,10 @@ fn example(name: &str) -> PathBuf {
         built.push(name.to_string());
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "--example", name]);
+        // The features this test was built with (no rebuild of the examples in between).
+        if cfg!(feature = "mpi") {
+            cmd.args(["--features", "mpi"]);
+        }
         if profile_dir.ends_with("release") {
             cmd.arg("--release");
         }
