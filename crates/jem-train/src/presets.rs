@@ -184,14 +184,20 @@ pub mod mnist {
         }
     }
 
-    /// About 15 minutes of training on 2 CPU cores. The paper's objective (joint
-    /// log-likelihood, no extra conditional term) with its negative phase Rao-Blackwellised
-    /// over the 10 classes (same objective, lower variance; not in the paper). Departs from
-    /// Table 2 in the optimisation: 1 500 iterations instead of 110 000, lr 1e-3 with a
-    /// 50-iteration warm-up, 20 sweeps instead of 40. Sampler settings are the paper's.
+    /// About 11 minutes of training on 2 CPU cores (0.45 s per iteration, measured). The
+    /// paper's objective (joint log-likelihood, no extra conditional term) with its negative
+    /// phase Rao-Blackwellised over the 10 classes (same objective, lower variance; not in the
+    /// paper). Departs from Table 2 in the optimisation: the label weights train with 10 × the
+    /// learning rate (`label_lr_scale`; lifts energy-based accuracy at 1 500 iterations from
+    /// 0.67 to 0.90), 1 500 iterations instead of 110 000, lr 1e-3 with a 50-iteration
+    /// warm-up, 20 sweeps instead of 40; test-time chains start from replay states with
+    /// matching labels (as the authors' code). Sampler settings are the paper's. Does not
+    /// reach this project's MNIST bars (see the README).
     pub fn default() -> TrainConfig {
         TrainConfig {
             iterations: 1_500,
+            label_lr_scale: 10.0,
+            gen_start: GenerationStart::Buffer,
             lr: 1e-3,
             warmup_iters: 50,
             sweeps: 20,

@@ -57,7 +57,10 @@ impl<M: JointEnergy> Trainer<M> {
             let p = predict_by_sampling(
                 &self.ema_model,
                 &AnyDiscrete::from_config(&TrainConfig {
-                    y_sampler: self.config.predict_y_sampler.unwrap_or(self.config.y_sampler),
+                    y_sampler: self
+                        .config
+                        .predict_y_sampler
+                        .unwrap_or(self.config.y_sampler),
                     ..self.config.clone()
                 })?,
                 &x,
