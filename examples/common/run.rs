@@ -30,7 +30,13 @@ pub fn train<M: JointEnergy, D: DataSource>(
     // A data-parallel launch (`mpirun -n N …`): this process is one rank. Rank 0 works in
     // OUT_DIR as a single process would; rank r > 0 keeps its metrics and checkpoints (its own
     // buffer and chains) in OUT_DIR/rank<r>, does not evaluate, and stops after training.
-    let group = joint_ebm::dist::from_env()?;
+    let launch = joint_ebm::dist::launch_info();
+    // One GPU per rank: the launch's local rank.
+    let device = match device {
+        Device::Cuda(_) if launch.world_size > 1 => Device::Cuda(launch.local_rank),
+        d => d,
+    };
+    let group = joint_ebm::dist::from_env_for(device)?;
     let rank = group.as_ref().map_or(0, |g| g.rank());
     let world = group.as_ref().map_or(1, |g| g.world_size());
     let out_dir = if rank == 0 {

@@ -9,7 +9,10 @@
 //!   (`apt-get install libopenmpi-dev openmpi-bin libclang-dev`), or any MPI-3.1 library. CPU
 //!   tensors. Ranks are started by the MPI launcher (`mpirun -n 2 …`, or `srun --mpi=pmix …`
 //!   under Slurm), which also detects a dead rank and stops the others.
-//! * [`from_env`]: the group this process was launched into — `None` for a plain single
+//! * `NcclGroup` (feature `nccl`, implies `mpi`): collectives on CUDA tensors through NCCL,
+//!   one GPU per rank (the launch's local rank), the NCCL id broadcast over MPI. **Untested on
+//!   a GPU.**
+//! * [`from_env`] / [`from_env_for`]: the group this process was launched into — `None` for a plain single
 //!   process, an [`MpiGroup`] under an MPI launcher, a clear error for a multi-rank launch this
 //!   build cannot serve (no `mpi` feature, or torchrun's TCP rendezvous).
 //!
@@ -26,6 +29,12 @@ mod mpi_group;
 
 #[cfg(feature = "mpi")]
 pub use mpi_group::MpiGroup;
+
+#[cfg(feature = "nccl")]
+mod nccl_group;
+
+#[cfg(feature = "nccl")]
+pub use nccl_group::{nccl_unique_id_bytes, NcclGroup};
 
 use ebm_core::{Collective, Error, Result};
 
@@ -114,6 +123,22 @@ pub fn from_env() -> Result<Option<Box<dyn Collective>>> {
             info.world_size, info.rank, info.world_size
         ))),
     }
+}
+
+/// Like [`from_env`], with the engine chosen by the device the model trains on: NCCL for a
+/// CUDA device when built with the `nccl` feature (GPU `local_rank`), MPI otherwise (CUDA
+/// tensors then travel through host memory).
+pub fn from_env_for(device: tch::Device) -> Result<Option<Box<dyn Collective>>> {
+    #[cfg(feature = "nccl")]
+    if device.is_cuda() && launch_info().world_size > 1 && launch_info().launcher == "mpi" {
+        let mpi = MpiGroup::init()?;
+        return Ok(Some(Box::new(NcclGroup::init(
+            mpi,
+            launch_info().local_rank,
+        )?)));
+    }
+    let _ = device;
+    from_env()
 }
 
 #[cfg(feature = "mpi")]
