@@ -9,6 +9,9 @@
 #![cfg(feature = "mpi")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::example;
 use joint_ebm::ebm_core::{JointEnergy, YInit};
 use joint_ebm::tch::{nn, Device, Kind, Tensor};
 use joint_ebm::train::{all_reduce_gradients, presets};
@@ -20,19 +23,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/<profile>/examples/<name>`, rebuilt with the `mpi` feature first.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--features", "mpi", "--example", name]);
-    if profile_dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    assert!(cmd.status().unwrap().success(), "cannot build {name}");
-    profile_dir.join("examples").join(name)
-}
-
 /// `scripts/launch n program args…`, with a hard time limit for the whole job.
 fn launch(n: usize, program: &Path, args: &[&str], timeout_s: u64) -> Command {
     let mut cmd = Command::new(root().join("scripts/launch"));
@@ -41,6 +31,22 @@ fn launch(n: usize, program: &Path, args: &[&str], timeout_s: u64) -> Command {
         .args(args)
         .env("LAUNCH_TIMEOUT", timeout_s.to_string());
     cmd
+}
+
+/// The toy example's arguments for a `tiny`-preset run of `iterations` into `out`.
+fn tiny_toy<'a>(iterations: &'a str, out: &'a str) -> [&'a str; 10] {
+    [
+        "--device",
+        "cpu",
+        "--preset",
+        "tiny",
+        "--iterations",
+        iterations,
+        "--eval-examples",
+        "16",
+        "--out-dir",
+        out,
+    ]
 }
 
 fn show(o: &Output) -> String {
@@ -102,7 +108,6 @@ fn gradient_worker() {
     for ((v, r), o) in vars.iter().zip(&reference).zip(&own) {
         let g = v.grad();
         worst = worst.max((&g - r).abs().max().double_value(&[]));
-        // The averaged gradient is not this rank's own (the shards differ).
         assert!(o.numel() == g.numel());
     }
     let own_diff: f64 = vars
@@ -146,25 +151,9 @@ fn all_reduced_gradient_is_the_mean_of_the_shards() {
 fn two_ranks_train_identical_parameters_with_their_own_chains() {
     let toy = example("toy");
     let out = tempfile::tempdir().unwrap();
-    let o = launch(
-        2,
-        &toy,
-        &[
-            "--device",
-            "cpu",
-            "--preset",
-            "tiny",
-            "--iterations",
-            "6",
-            "--eval-examples",
-            "16",
-            "--out-dir",
-            out.path().to_str().unwrap(),
-        ],
-        300,
-    )
-    .output()
-    .unwrap();
+    let o = launch(2, &toy, &tiny_toy("6", out.path().to_str().unwrap()), 300)
+        .output()
+        .unwrap();
     let log = show(&o);
     assert!(o.status.success(), "{log}");
     assert!(log.contains("rank 1 of 2"), "{log}");
@@ -252,27 +241,11 @@ fn a_killed_rank_ends_the_other_with_a_clear_error() {
     let toy = example("toy");
     let out = tempfile::tempdir().unwrap();
     let marker = out.path().to_str().unwrap().to_string();
-    let child = launch(
-        2,
-        &toy,
-        &[
-            "--device",
-            "cpu",
-            "--preset",
-            "tiny",
-            "--iterations",
-            "1000000",
-            "--eval-examples",
-            "16",
-            "--out-dir",
-            &marker,
-        ],
-        600,
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child = launch(2, &toy, &tiny_toy("1000000", &marker), 600)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Wait until rank 1 is training (its checkpoints appear every 2 iterations).
     let start = Instant::now();
     let victim = loop {

@@ -2,36 +2,11 @@
 //! and writes its promised outputs.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-/// `target/<profile>/examples/<name>`, brought up to date once per test process (a plain
-/// `cargo test` has built it already, so this is quick; `cargo test --test examples` alone
-/// would otherwise run a stale binary).
-fn example(name: &str) -> PathBuf {
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let path = profile_dir.join("examples").join(name);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|b| b == name) {
-        built.push(name.to_string());
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--example", name]);
-        // The features this test was built with (no rebuild of the examples in between).
-        if cfg!(feature = "mpi") {
-            cmd.args(["--features", "mpi"]);
-        }
-        if profile_dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        assert!(
-            cmd.status().unwrap().success(),
-            "cannot build example {name}"
-        );
-    }
-    path
-}
+use common::example;
+use std::path::Path;
+use std::process::{Command, Output};
 
 /// Runs example `name` on the CPU with `args`, writing into `out`.
 fn run_example(name: &str, args: &[&str], out: &Path) -> Output {

@@ -82,3 +82,33 @@ impl<E: JointEnergy> JointEnergy for Counting<E> {
         self.inner.log_density_from_features(h, y)
     }
 }
+
+/// `target/<profile>/examples/<name>`, brought up to date once per test process (a plain
+/// `cargo test` has built it already, so this is quick; `cargo test --test examples` alone
+/// would otherwise run a stale binary).
+#[allow(clippy::unwrap_used)]
+pub fn example(name: &str) -> std::path::PathBuf {
+    use std::process::Command;
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let path = profile_dir.join("examples").join(name);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        built.push(name.to_string());
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--example", name]);
+        // The features this test was built with (no rebuild of the examples in between).
+        if cfg!(feature = "mpi") {
+            cmd.args(["--features", "mpi"]);
+        }
+        if profile_dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        assert!(
+            cmd.status().unwrap().success(),
+            "cannot build example {name}"
+        );
+    }
+    path
+}

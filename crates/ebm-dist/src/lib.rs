@@ -6,8 +6,8 @@
 //! [`ebm_core::Collective`] trait; this crate provides the engines and the launch glue:
 //!
 //! * [`MpiGroup`] (feature `mpi`): collectives over MPI — Open MPI on Debian/Ubuntu
-//!   (`apt-get install libopenmpi-dev openmpi-bin libclang-dev`), or any MPI-3.1 library. CPU
-//!   tensors. Ranks are started by the MPI launcher (`mpirun -n 2 …`, or `srun --mpi=pmix …`
+//!   (`apt-get install libopenmpi-dev openmpi-bin libclang-dev`), or any MPI-3.1 library;
+//!   tensors travel through host memory. Ranks are started by the MPI launcher (`mpirun -n 2 …`, or `srun --mpi=pmix …`
 //!   under Slurm), which also detects a dead rank and stops the others.
 //! * `NcclGroup` (feature `nccl`, implies `mpi`): collectives on CUDA tensors through NCCL,
 //!   one GPU per rank (the launch's local rank), the NCCL id broadcast over MPI. **Untested on
@@ -16,7 +16,7 @@
 //!   process, an [`MpiGroup`] under an MPI launcher, a clear error for a multi-rank launch this
 //!   build cannot serve (no `mpi` feature, or torchrun's TCP rendezvous).
 //!
-//! Why MPI and not PyTorch's own c10d/Gloo, and why not NCCL yet, is written down in the
+//! Why MPI (and NCCL for GPUs) rather than PyTorch's own c10d/Gloo is written down in the
 //! project's `docs/DISTRIBUTED.md`.
 //!
 //! ```
@@ -130,12 +130,12 @@ pub fn from_env() -> Result<Option<Box<dyn Collective>>> {
 /// tensors then travel through host memory).
 pub fn from_env_for(device: tch::Device) -> Result<Option<Box<dyn Collective>>> {
     #[cfg(feature = "nccl")]
-    if device.is_cuda() && launch_info().world_size > 1 && launch_info().launcher == "mpi" {
-        let mpi = MpiGroup::init()?;
-        return Ok(Some(Box::new(NcclGroup::init(
-            mpi,
-            launch_info().local_rank,
-        )?)));
+    {
+        let info = launch_info();
+        if device.is_cuda() && info.world_size > 1 && info.launcher == "mpi" {
+            let mpi = MpiGroup::init()?;
+            return Ok(Some(Box::new(NcclGroup::init(mpi, info.local_rank)?)));
+        }
     }
     let _ = device;
     from_env()

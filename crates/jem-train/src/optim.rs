@@ -41,6 +41,13 @@ impl Default for AdamConfig {
     }
 }
 
+/// The variables of `vs` with their names, in name order.
+pub(crate) fn sorted_variables(vs: &VarStore) -> Vec<(String, Tensor)> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
 /// Adam (Kingma & Ba) over every variable of a `VarStore`, in name order:
 /// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `θ ← θ − lr · m̂ / (√v̂ + ε)` with bias-corrected
 /// `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)`; identical to `torch.optim.Adam` without weight decay.
@@ -59,9 +66,7 @@ pub struct Adam {
 impl Adam {
     /// Adam over all variables of `vs`.
     pub fn new(vs: &VarStore, config: AdamConfig) -> Self {
-        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        let (names, vars): (Vec<_>, Vec<_>) = named.into_iter().unzip();
+        let (names, vars): (Vec<_>, Vec<_>) = sorted_variables(vs).into_iter().unzip();
         let m = vars.iter().map(Tensor::zeros_like).collect();
         let v = vars.iter().map(Tensor::zeros_like).collect();
         let lr_scales = vec![1.0; names.len()];
@@ -90,6 +95,12 @@ impl Adam {
             }
         }
         n
+    }
+
+    /// The variables it updates, in name order (the same on every process holding the same
+    /// model).
+    pub fn variables(&self) -> &[Tensor] {
+        &self.vars
     }
 
     /// Steps taken so far.

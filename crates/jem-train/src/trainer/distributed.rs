@@ -8,6 +8,7 @@
 //! decisions, and a stop request on any rank stops all of them at the same iteration.
 
 use super::Trainer;
+use crate::optim::sorted_variables;
 use ebm_core::{Collective, Error, JointEnergy, Result};
 use std::time::Instant;
 use tch::{Kind, Tensor};
@@ -82,14 +83,9 @@ impl<M: JointEnergy> Trainer<M> {
                 group.world_size()
             )));
         }
-        let sorted = |vs: &tch::nn::VarStore| {
-            let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v
-        };
-        for (_, t) in sorted(&self.vs)
+        for (_, t) in sorted_variables(&self.vs)
             .into_iter()
-            .chain(sorted(&self.ema_vs))
+            .chain(sorted_variables(&self.ema_vs))
             .chain(self.adam.state_tensors())
         {
             let host = t.f_to_kind(Kind::Float)?.f_contiguous()?;
@@ -146,10 +142,8 @@ impl<M: JointEnergy> Trainer<M> {
             return Ok(());
         };
         let start = Instant::now();
-        let mut named: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        let vars: Vec<Tensor> = named.into_iter().map(|(_, t)| t).collect();
-        all_reduce_gradients(&vars, g.as_ref(), GRADIENT_BUCKET_ELEMENTS)?;
+        // Adam's variables: the live model's, in name order, so every rank buckets alike.
+        all_reduce_gradients(self.adam.variables(), g.as_ref(), GRADIENT_BUCKET_ELEMENTS)?;
         self.session.all_reduce_seconds += start.elapsed().as_secs_f64();
         Ok(())
     }
