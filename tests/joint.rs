@@ -6,7 +6,7 @@ mod common;
 
 use common::SmallMlp;
 use joint_ebm::cont::{Langevin, LangevinConfig, Mala, MalaConfig};
-use joint_ebm::disc::{Gwg, GwgConfig};
+use joint_ebm::disc::{ExactGibbs, Gwg, GwgConfig};
 use joint_ebm::ebm_core::{seed_everything, Error, JointEnergy, JointState, YInit, YLayout};
 use joint_ebm::mwg::{
     accuracy, oracle::demo_oracle, predict_by_energy, predict_by_sampling, EnumerationConfig,
@@ -157,6 +157,58 @@ fn sample_prediction_agrees_with_bayes_on_separated_classes() {
     )
     .unwrap();
     assert!(s2.values.select(1, 0).equal(&truth.select(1, 0)));
+}
+
+/// With one free variable, exact Gibbs prediction stops after one step (every step is an
+/// independent exact draw): the chains' final labels must still follow the exact posterior
+/// `p(y_free | x, observed)`, here with the other group observed. A shortcut that skipped the
+/// draw would leave the uniform `q₀`, which this model's posterior is far from.
+#[test]
+fn one_step_exact_gibbs_prediction_follows_the_exact_posterior() {
+    seed_everything(6);
+    let layout = YLayout::new(vec![4, 3], 0).unwrap();
+    let energy = SmallMlp::new(layout.clone(), 3, 8, true);
+    let (b, chains) = (3, 4000);
+    let x = Tensor::randn([b, 3], (Kind::Double, CPU)) * 2.0;
+    let y = YInit::Uniform
+        .sample(&layout, b, CPU, Kind::Double)
+        .unwrap();
+    let fixed = Tensor::from_slice(&[false, true]); // group 1 observed, group 0 free
+    let obs = || Observed {
+        values: &y,
+        fixed: &fixed,
+    };
+    let exact = predict_by_energy(&energy, &x, Some(obs()), &EnumerationConfig::default())
+        .unwrap()
+        .marginals(&layout)
+        .remove(0); // [B, 4]
+    let far_from_uniform = f64::try_from((&exact - 0.25).abs().max()).unwrap();
+    assert!(
+        far_from_uniform > 0.15,
+        "posterior too flat: {far_from_uniform}"
+    );
+    let sampled = predict_by_sampling(
+        &energy,
+        &ExactGibbs,
+        &x,
+        Some(obs()),
+        &SamplePredictionConfig {
+            chains_per_input: chains,
+            steps: 200,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // binomial s.e. ≤ 0.5 / √4000 ≈ 0.008; 5 s.e. allowed
+    let err = f64::try_from((&sampled.vote_fractions[0] - &exact).abs().max()).unwrap();
+    assert!(
+        err < 0.04,
+        "vote fractions differ from the posterior by {err}"
+    );
+    assert!(sampled
+        .values
+        .select(1, 1)
+        .equal(&layout.decode(&y).select(1, 1)));
 }
 
 /// docs/SAMPLER-TESTING.md item 4: for the y block, Δ log p(y | x) (closed form, a softmax) equals

@@ -33,6 +33,14 @@ pub trait DiscreteKernel {
     /// Whether the kernel leaves `p(y | x)` exactly invariant.
     fn is_exact(&self) -> bool;
 
+    /// Whether one step, when a single variable is free, replaces it with an exact draw from
+    /// its full conditional that does not depend on its current value (exact Gibbs). Then the
+    /// state after any `n ≥ 1` steps with `x` fixed has the same distribution as after one, and
+    /// callers may stop after the first step. Default `false`.
+    fn draws_single_free_variable_exactly(&self) -> bool {
+        false
+    }
+
     /// Short name for logs (`gwg`, `gibbs`).
     fn name(&self) -> &'static str;
 }

@@ -133,6 +133,13 @@ impl DiscreteKernel for AnyDiscrete {
             Self::Dmala(k) => k.is_exact(),
         }
     }
+    fn draws_single_free_variable_exactly(&self) -> bool {
+        match self {
+            Self::Gwg(k) => k.draws_single_free_variable_exactly(),
+            Self::Gibbs(k) => k.draws_single_free_variable_exactly(),
+            Self::Dmala(k) => k.draws_single_free_variable_exactly(),
+        }
+    }
     fn name(&self) -> &'static str {
         match self {
             Self::Gwg(k) => k.name(),

@@ -237,6 +237,12 @@ pub struct SamplePrediction {
 /// `chains_per_input` chains start from `q₀(y)` (observed variables set and clamped), run
 /// `steps` steps of the discrete kernel with `x` fixed, and vote per variable with their final
 /// states.
+///
+/// **Shortcut, same distribution.** When exactly one variable is free and the kernel redraws
+/// it exactly from its full conditional ([`DiscreteKernel::draws_single_free_variable_exactly`],
+/// exact Gibbs), every step is an independent exact draw from `p(y | x, observed)`, so the final
+/// state after `steps ≥ 1` steps has the same distribution as after one: only one step is run.
+/// The vote, and hence the prediction's distribution, is unchanged (the cost drops by `steps`×).
 pub fn predict_by_sampling<E: JointEnergy + ?Sized, D: DiscreteKernel>(
     energy: &E,
     kernel: &D,
@@ -277,7 +283,19 @@ pub fn predict_by_sampling<E: JointEnergy + ?Sized, D: DiscreteKernel>(
     if let Some(o) = &observed {
         state = state.with_fixed_y(o.fixed)?;
     }
-    let state = run_discrete(kernel, energy, state, config.steps)?;
+    let free_vars = match &observed {
+        Some(o) => {
+            let fixed = Vec::<bool>::try_from(o.fixed.to_device(tch::Device::Cpu))?;
+            fixed.iter().filter(|&&f| !f).count()
+        }
+        None => layout.num_vars(),
+    };
+    let steps = if free_vars == 1 && kernel.draws_single_free_variable_exactly() {
+        config.steps.min(1)
+    } else {
+        config.steps
+    };
+    let state = run_discrete(kernel, energy, state, steps)?;
     let finals = layout.decode(state.y()); // [B*n, V]
     let mut values = Vec::with_capacity(layout.num_vars());
     let mut vote_fractions = Vec::with_capacity(layout.num_vars());

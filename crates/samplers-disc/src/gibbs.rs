@@ -92,6 +92,10 @@ impl DiscreteKernel for ExactGibbs {
         true
     }
 
+    /// A free variable is redrawn from its full conditional, whatever its current value.
+    fn draws_single_free_variable_exactly(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "gibbs"
     }
