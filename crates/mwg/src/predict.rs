@@ -67,7 +67,17 @@ impl EnergyPrediction {
     }
 }
 
-fn check_observed(op: &'static str, layout: &YLayout, batch: i64, obs: &Observed) -> Result<()> {
+/// Validates `observed` against the layout and batch, and returns which variables are observed
+/// (`[V]`, read to the host once); all false when nothing is observed.
+fn observed_mask(
+    op: &'static str,
+    layout: &YLayout,
+    batch: i64,
+    observed: Option<&Observed>,
+) -> Result<Vec<bool>> {
+    let Some(obs) = observed else {
+        return Ok(vec![false; layout.num_vars()]);
+    };
     layout.validate(op, "observed values", obs.values)?;
     if obs.values.size()[0] != batch {
         return Err(Error::shape(
@@ -86,7 +96,9 @@ fn check_observed(op: &'static str, layout: &YLayout, batch: i64, obs: &Observed
             &s,
         ));
     }
-    Ok(())
+    Ok(Vec::<bool>::try_from(
+        obs.fixed.to_device(tch::Device::Cpu),
+    )?)
 }
 
 /// Energy-based prediction: enumerates every configuration of the free (unobserved) variables,
@@ -114,13 +126,7 @@ pub fn predict_by_energy<E: JointEnergy + ?Sized>(
             "must be ≥ 1",
         ));
     }
-    let fixed: Vec<bool> = match &observed {
-        Some(o) => {
-            check_observed(OP, layout, batch, o)?;
-            Vec::<bool>::try_from(o.fixed.to_device(tch::Device::Cpu))?
-        }
-        None => vec![false; layout.num_vars()],
-    };
+    let fixed = observed_mask(OP, layout, batch, observed.as_ref())?;
     // Enumerate the free variables only (a sub-layout), then embed into all V variables.
     let free_vars: Vec<usize> = (0..layout.num_vars()).filter(|&v| !fixed[v]).collect();
     let (device, kind) = (x.device(), x.kind());
@@ -263,12 +269,12 @@ pub fn predict_by_sampling<E: JointEnergy + ?Sized, D: DiscreteKernel>(
             "must be ≥ 1",
         ));
     }
+    let fixed = observed_mask(OP, layout, batch, observed.as_ref())?;
     let n = config.chains_per_input;
     let (device, kind) = (x.device(), x.kind());
     let xr = x.repeat_interleave_self_int(n, 0, None);
     let mut y0 = config.y_init.sample(layout, batch * n, device, kind)?;
     if let Some(o) = &observed {
-        check_observed(OP, layout, batch, o)?;
         let cols = ebm_core::ColumnMaps::new(layout, device, kind);
         let fixed_cols = cols
             .expand_var_mask(&o.fixed.to_device(device))
@@ -283,13 +289,7 @@ pub fn predict_by_sampling<E: JointEnergy + ?Sized, D: DiscreteKernel>(
     if let Some(o) = &observed {
         state = state.with_fixed_y(o.fixed)?;
     }
-    let free_vars = match &observed {
-        Some(o) => {
-            let fixed = Vec::<bool>::try_from(o.fixed.to_device(tch::Device::Cpu))?;
-            fixed.iter().filter(|&&f| !f).count()
-        }
-        None => layout.num_vars(),
-    };
+    let free_vars = fixed.iter().filter(|&&f| !f).count();
     let steps = if free_vars == 1 && kernel.draws_single_free_variable_exactly() {
         config.steps.min(1)
     } else {

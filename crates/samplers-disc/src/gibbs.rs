@@ -96,6 +96,7 @@ impl DiscreteKernel for ExactGibbs {
     fn draws_single_free_variable_exactly(&self) -> bool {
         true
     }
+
     fn name(&self) -> &'static str {
         "gibbs"
     }
