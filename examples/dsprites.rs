@@ -120,5 +120,6 @@ fn main() -> Result<()> {
         &summary,
         started.elapsed().as_secs_f64(),
         &figs,
+        serde_json::json!({}),
     )
 }

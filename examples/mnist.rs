@@ -16,8 +16,8 @@ use clap::Parser;
 use common::{plot, CommonArgs};
 use ebm_data::judge::DigitJudge;
 use ebm_data::{from_logit, DataSource, Mnist, MnistConfig};
-use jem_train::{presets, MlpEnergy, Trainer};
-use joint_ebm::ebm_core::seed_everything;
+use jem_train::{presets, Trainer};
+use joint_ebm::ebm_core::{seed_everything, JointEnergy};
 use joint_ebm::tch::{Device, Kind, Tensor};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,6 +39,61 @@ struct Args {
     /// Judge samples per class (10 classes).
     #[arg(long, default_value_t = 100)]
     judge_per_class: i64,
+    /// The energy network: `mlp` (the paper's, on `concat(x, y)`), `cnn` (not the paper's: the
+    /// dSprites CNN on 28 × 28 inputs, then an MLP head on `concat(features, y)`) or `logit`
+    /// (not the paper's: the same CNN, an MLP to ten logits, `f(x, y) = logit_y(x)` as JEM). A
+    /// Default: the preset's (`paper`: `mlp`; `default` and `tiny`: `cnn`); with `--resume`, the
+    /// one the run was trained with (read from its `config.json`).
+    #[arg(long, value_enum)]
+    energy: Option<Energy>,
+}
+
+/// The energy network of the run.
+#[derive(
+    clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+enum Energy {
+    Mlp,
+    Cnn,
+    Logit,
+}
+
+impl Energy {
+    /// For `metrics.json`: the architecture and whether it is the paper's.
+    fn label(self) -> &'static str {
+        match self {
+            Energy::Mlp => "mlp (the paper's)",
+            Energy::Cnn => "cnn: CNN features + MLP head on concat(h, y) (not the paper's)",
+            Energy::Logit => "logit: CNN features + MLP to 10 logits (not the paper's)",
+        }
+    }
+
+    /// `--energy`, else the resumed run's (its `config.json`; runs from before the option
+    /// were MLPs), else the preset's.
+    fn resolve(args: &Args) -> Result<Energy> {
+        if let Some(e) = args.energy {
+            return Ok(e);
+        }
+        if let Some(dir) = &args.common.resume {
+            let path = dir.join("config.json");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {} (pass --energy)", path.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON (pass --energy)", path.display()))?;
+            return match v.pointer("/options/energy") {
+                None | Some(serde_json::Value::Null) => Ok(Energy::Mlp),
+                Some(e) => serde_json::from_value(e.clone()).with_context(|| {
+                    format!("unknown energy {e} in {} (pass --energy)", path.display())
+                }),
+            };
+        }
+        Ok(if args.common.preset == "paper" {
+            Energy::Mlp
+        } else {
+            Energy::Cnn
+        })
+    }
 }
 
 /// Converts logit-space images `[n, 1, 28, 28]` to grey panels.
@@ -53,8 +108,8 @@ fn panels(x: &Tensor, scale: u32) -> Result<Vec<image::RgbImage>> {
         .collect())
 }
 
-fn figures(
-    t: &Trainer<MlpEnergy>,
+fn figures<M: JointEnergy>(
+    t: &Trainer<M>,
     out: &std::path::Path,
     test_x: &Tensor,
     inpaint: bool,
@@ -106,6 +161,16 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
     let (device, config) = c.start("mnist")?;
+    let energy = Energy::resolve(&args)?;
+    match energy {
+        Energy::Mlp => eprintln!("mnist: energy: MLP on concat(x, y) (the paper's)"),
+        Energy::Cnn => eprintln!(
+            "mnist: energy: CNN features + MLP head on concat(h, y) (not the paper's MLP)"
+        ),
+        Energy::Logit => eprintln!(
+            "mnist: energy: CNN features + MLP to 10 logits, f = logit_y (not the paper's MLP)"
+        ),
+    }
     let cfg = MnistConfig {
         missing_fraction: c.missing_labels,
         ..Default::default()
@@ -137,29 +202,75 @@ fn main() -> Result<()> {
     } else {
         args.judge_per_class
     };
-    let judge = joint_ebm::judges::digits(judge, per_class, 2 * per_class, report.test_accuracy);
     let extra = serde_json::json!({
-        "data_dir": args.data_dir, "fashion": args.fashion, "inpaint": args.inpaint, "judge_per_class": per_class,
+        "data_dir": args.data_dir, "fashion": args.fashion, "inpaint": args.inpaint,
+        "judge_per_class": per_class, "energy": energy,
     });
-    let (trainer, metrics, summary) = common::run::train(
-        "mnist",
-        c,
+    let run = Run {
+        args: &args,
         device,
         config,
-        &mut data,
-        &test,
-        true,
-        presets::mnist::energy,
+        started,
+        per_class,
+        test_accuracy: report.test_accuracy,
         extra,
-        Some(judge),
-    )?;
-    let figs = figures(&trainer, &c.out_dir, &test.x, args.inpaint)?;
-    common::run::finish(
-        c,
-        trainer.config(),
-        &metrics,
-        &summary,
-        started.elapsed().as_secs_f64(),
-        &figs,
-    )
+        energy_label: energy.label(),
+    };
+    match energy {
+        Energy::Mlp => run.go(&mut data, &test, judge, presets::mnist::energy),
+        Energy::Cnn => run.go(&mut data, &test, judge, presets::mnist::cnn_energy),
+        Energy::Logit => run.go(&mut data, &test, judge, presets::mnist::logit_energy),
+    }
+}
+
+/// Everything a run needs besides the data and the architecture.
+struct Run<'a> {
+    args: &'a Args,
+    device: Device,
+    config: jem_train::TrainConfig,
+    started: Instant,
+    per_class: i64,
+    test_accuracy: f64,
+    extra: serde_json::Value,
+    energy_label: &'static str,
+}
+
+impl Run<'_> {
+    fn go<M: JointEnergy + 'static>(
+        self,
+        data: &mut Mnist,
+        test: &ebm_data::Batch,
+        judge: DigitJudge,
+        build: fn(&joint_ebm::tch::nn::Path) -> M,
+    ) -> Result<()> {
+        let c = &self.args.common;
+        let judge = joint_ebm::judges::digits(
+            judge,
+            self.per_class,
+            2 * self.per_class,
+            self.test_accuracy,
+        );
+        let (trainer, metrics, summary) = common::run::train(
+            "mnist",
+            c,
+            self.device,
+            self.config,
+            data,
+            test,
+            true,
+            build,
+            self.extra,
+            Some(judge),
+        )?;
+        let figs = figures(&trainer, &c.out_dir, &test.x, self.args.inpaint)?;
+        common::run::finish(
+            c,
+            trainer.config(),
+            &metrics,
+            &summary,
+            self.started.elapsed().as_secs_f64(),
+            &figs,
+            serde_json::json!({ "energy": self.energy_label }),
+        )
+    }
 }

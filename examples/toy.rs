@@ -170,6 +170,7 @@ fn main() -> Result<()> {
         &summary,
         started.elapsed().as_secs_f64(),
         &figs,
+        serde_json::json!({}),
     )?;
     Ok(())
 }

@@ -49,6 +49,13 @@ pub struct CommonArgs {
     /// Override the preset's learning rate (lower it when training diverges).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Decay the learning rate linearly from this iteration to `lr × --lr-decay-final` at the
+    /// last iteration (0 = constant, the paper's schedule).
+    #[arg(long)]
+    pub lr_decay_from: Option<usize>,
+    /// Final factor of the learning-rate decay (default 0.1).
+    #[arg(long)]
+    pub lr_decay_final: Option<f64>,
     /// Multiply the learning rate of the label weights (the y columns of the energy's first
     /// layer) by this factor (1 = the paper): lets `p(y | x)` keep pace with `p(x)`.
     #[arg(long)]
@@ -131,6 +138,8 @@ impl CommonArgs {
             iterations: self.iterations,
             seed: self.seed,
             lr: self.lr,
+            lr_decay_from: self.lr_decay_from,
+            lr_decay_final: self.lr_decay_final,
             label_lr_scale: self.label_lr_scale,
             sweeps: self.sweeps,
             l2_energy: self.l2_energy,

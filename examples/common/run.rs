@@ -182,7 +182,8 @@ pub fn train<M: JointEnergy, D: DataSource>(
     Ok((trainer, metrics, summary))
 }
 
-/// Writes `metrics.json` and prints the final table.
+/// Writes `metrics.json` (with the entries of the object `extra` added, e.g. the energy's
+/// architecture) and prints the final table.
 pub fn finish(
     c: &CommonArgs,
     config: &TrainConfig,
@@ -190,6 +191,7 @@ pub fn finish(
     summary: &TrainSummary,
     total_seconds: f64,
     figures: &[String],
+    extra: serde_json::Value,
 ) -> Result<()> {
     let mut final_metrics = serde_json::json!({
         "objective": config.objective_summary(),
@@ -213,6 +215,9 @@ pub fn finish(
     if let Some(obj) = final_metrics.as_object_mut() {
         for (k, v) in &metrics.judges {
             obj.insert(k.clone(), (*v).into());
+        }
+        if let serde_json::Value::Object(more) = extra {
+            obj.extend(more);
         }
     }
     write_json(&c.out_dir.join("metrics.json"), &final_metrics)?;

@@ -188,6 +188,12 @@ pub struct TrainConfig {
     pub lr: f64,
     /// Linear warm-up iterations (toy: 1 000).
     pub warmup_iters: usize,
+    /// Iteration from which the learning rate decays linearly to `lr · lr_decay_final` at the
+    /// last iteration (0 = constant after warm-up, the paper's schedule); see
+    /// [`crate::optim::scheduled_lr`].
+    pub lr_decay_from: usize,
+    /// The learning rate's final factor of the decay (`lr_decay_from > 0`), in `(0, 1]`.
+    pub lr_decay_final: f64,
     /// Adam β and ε.
     pub adam: AdamConfig,
     /// EMA decay μ (0.99).
@@ -282,6 +288,8 @@ impl Default for TrainConfig {
             batch_size: 1_000,
             lr: 1e-4,
             warmup_iters: 1_000,
+            lr_decay_from: 0,
+            lr_decay_final: 0.1,
             adam: AdamConfig::default(),
             ema_decay: 0.99,
             l2_energy: 0.0,
@@ -339,6 +347,12 @@ impl TrainConfig {
                 self.l2_energy
             ));
         }
+        if self.lr_decay_from > 0 && self.lr_decay_from + 1 < self.iterations {
+            s.push_str(&format!(
+                "; learning rate decayed linearly to {} × from iteration {} (optimiser, not in the paper)",
+                self.lr_decay_final, self.lr_decay_from
+            ));
+        }
         if self.label_lr_scale != 1.0 {
             s.push_str(&format!(
                 "; label weights trained with {} × the learning rate (optimiser, not in the paper)",
@@ -380,6 +394,13 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         check_positive("lr", self.lr)?;
         check_positive("label_lr_scale", self.label_lr_scale)?;
+        if !(self.lr_decay_final > 0.0 && self.lr_decay_final <= 1.0) {
+            return Err(Error::config(
+                "lr_decay_final",
+                self.lr_decay_final,
+                "must be in (0, 1]",
+            ));
+        }
         if self.batch_size < 1 {
             return Err(Error::config("batch_size", self.batch_size, "must be ≥ 1"));
         }

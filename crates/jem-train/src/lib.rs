@@ -25,9 +25,11 @@ pub use conditional::conditional_pseudo_log_likelihood;
 pub use config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig, YInitMode};
 pub use kernels::{AnyContinuous, AnyDiscrete, XSampler, YSampler};
 pub use metrics::EvalMetrics;
-pub use models::{torch_conv2d, torch_linear, Activation, CnnEnergy, MlpEnergy, LABEL_WEIGHT_NAME};
+pub use models::{
+    torch_conv2d, torch_linear, Activation, CnnEnergy, LogitEnergy, MlpEnergy, LABEL_WEIGHT_NAME,
+};
 pub use negative::expected_log_density;
-pub use optim::{ema_update, warmup_lr, Adam, AdamConfig};
+pub use optim::{ema_update, scheduled_lr, warmup_lr, Adam, AdamConfig};
 pub use overrides::Overrides;
 pub use trainer::{
     all_reduce_gradients, recovery_seed, IterationReport, Judge, LabelledBatch, Observer,

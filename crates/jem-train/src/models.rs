@@ -165,18 +165,58 @@ impl JointEnergy for MlpEnergy {
 /// `concat(h, y)` (`Linear(256 + D, 256)-SiLU-Linear(256,256)-SiLU-Linear(256,1)`).
 /// Higher = more probable.
 ///
+/// [`CnnEnergy::with_side`] builds the same network for square inputs of another side `s`
+/// (`16 · ⌊s/8⌋²` features: 144 for MNIST's 28 × 28; not an architecture of the paper, which
+/// uses an MLP for MNIST).
+///
 /// The feature stage exposed to the samplers is the CNN **and** the h-columns of the MLP's first
-/// layer, so a discrete move costs only the small head. Shapes: `x` `[B, 1, 32, 32]`, `y`
-/// `[B, D]`, output `[B]`.
+/// layer, so a discrete move costs only the small head. Shapes: `x` `[B, 1, s, s]` (or any
+/// shape with `s²` values per row), `y` `[B, D]`, output `[B]`.
 #[derive(Debug)]
 pub struct CnnEnergy {
-    convs: Vec<nn::Conv2D>,
+    trunk: ConvTrunk,
     head: MlpEnergy,
 }
 
 impl CnnEnergy {
-    /// Builds the network under `path` for labels laid out by `layout`.
+    /// Builds the dSprites network (32 × 32 inputs) under `path` for labels laid out by
+    /// `layout`.
     pub fn new(path: &nn::Path, layout: YLayout) -> Self {
+        Self::with_side(path, layout, 32)
+    }
+
+    /// The same network for `side × side` inputs (`side ≥ 8`): the three stride-2 convolutions
+    /// halve the side (rounding down) each time, so the head reads `16 · ⌊side/8⌋²` features.
+    pub fn with_side(path: &nn::Path, layout: YLayout, side: i64) -> Self {
+        let trunk = ConvTrunk::new(path, side);
+        let head = MlpEnergy::new(
+            &(path / "mlp"),
+            trunk.features,
+            layout,
+            &[256, 256],
+            Activation::Silu,
+        );
+        Self { trunk, head }
+    }
+
+    /// The CNN features `[B, 16 · ⌊side/8⌋²]` of `x` `[B, 1, side, side]`.
+    pub fn cnn(&self, x: &Tensor) -> Tensor {
+        self.trunk.forward(x)
+    }
+}
+
+/// The convolutional stage shared by [`CnnEnergy`] and [`LogitEnergy`]:
+/// `Conv(1,16,3,1,1)-SiLU-Conv(16,32,4,2,1)-SiLU-Conv(32,64,4,2,1)-SiLU-Conv(64,128,4,2,1)-SiLU-
+/// Conv(128,16,1)-Flatten` on `side × side` inputs → `16 · ⌊side/8⌋²` features.
+#[derive(Debug)]
+struct ConvTrunk {
+    convs: Vec<nn::Conv2D>,
+    side: i64,
+    features: i64,
+}
+
+impl ConvTrunk {
+    fn new(path: &nn::Path, side: i64) -> Self {
         let specs = [
             (1, 16, 3, 1, 1),
             (16, 32, 4, 2, 1),
@@ -191,13 +231,17 @@ impl CnnEnergy {
                 torch_conv2d(&(path / format!("conv{i}")), ci, co, k, s, p)
             })
             .collect();
-        let head = MlpEnergy::new(&(path / "mlp"), 256, layout, &[256, 256], Activation::Silu);
-        Self { convs, head }
+        let side = side.max(8);
+        let spatial = side / 2 / 2 / 2;
+        Self {
+            convs,
+            side,
+            features: 16 * spatial * spatial,
+        }
     }
 
-    /// The CNN features `[B, 256]` of `x` `[B, 1, 32, 32]`.
-    pub fn cnn(&self, x: &Tensor) -> Tensor {
-        let mut h = x.shallow_clone();
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let mut h = x.reshape([-1, 1, self.side, self.side]);
         let last = self.convs.len() - 1;
         for (i, c) in self.convs.iter().enumerate() {
             h = c.forward(&h);
@@ -218,6 +262,69 @@ impl JointEnergy for CnnEnergy {
     }
     fn log_density_from_features(&self, h: &Tensor, y: &Tensor) -> Tensor {
         self.head.log_density_from_features(h, y)
+    }
+}
+
+/// A label-readout energy: the [`CnnEnergy`] trunk and an MLP to one logit per label value,
+/// `f(x, y) = Σ_v logit(x)[y_v] = ⟨logit(x), y⟩` (`Linear(F, 256)-SiLU-Linear(256, 256)-SiLU-
+/// Linear(256, D)` on the `F = 16 · ⌊side/8⌋²` CNN features). Higher = more probable.
+///
+/// **Not an architecture of the paper** (whose energies read `y` at the input of an MLP): it
+/// is JEM's parameterisation (Grathwohl et al., 2020), where `p(y | x)` is the softmax of
+/// the logits of each label group (the groups are independent given `x`) and
+/// `log p(x) = Σ_v logsumexp logit_v(x)` up to the constant. The label coupling is then linear
+/// in the features from the first iteration, where the input-side label columns of the
+/// paper's energies must first meet class-specific features in a hidden layer.
+///
+/// The feature stage exposed to the samplers is the logits `[B, D]`, so a discrete move costs
+/// one dot product. Shapes: `x` `[B, 1, side, side]` (or `side²` values per row), `y` `[B, D]`,
+/// output `[B]`.
+#[derive(Debug)]
+pub struct LogitEnergy {
+    layout: YLayout,
+    trunk: ConvTrunk,
+    hidden: Vec<nn::Linear>,
+    out: nn::Linear,
+}
+
+impl LogitEnergy {
+    /// Builds the network under `path` for `side × side` inputs (`side ≥ 8`) and labels laid
+    /// out by `layout`. It has no input-side label weights, so
+    /// [`crate::TrainConfig::label_lr_scale`] must stay 1.
+    pub fn with_side(path: &nn::Path, layout: YLayout, side: i64) -> Self {
+        let trunk = ConvTrunk::new(path, side);
+        let hidden = vec![
+            torch_linear(&(path / "mlp" / "layer0"), trunk.features, 256),
+            torch_linear(&(path / "mlp" / "layer1"), 256, 256),
+        ];
+        let out = torch_linear(&(path / "logits"), 256, layout.dim() as i64);
+        Self {
+            layout,
+            trunk,
+            hidden,
+            out,
+        }
+    }
+
+    /// The logits `[B, D]` of `x`: one per label value.
+    pub fn logits(&self, x: &Tensor) -> Tensor {
+        let mut h = self.trunk.forward(x);
+        for layer in &self.hidden {
+            h = layer.forward(&h).silu();
+        }
+        self.out.forward(&h)
+    }
+}
+
+impl JointEnergy for LogitEnergy {
+    fn y_layout(&self) -> &YLayout {
+        &self.layout
+    }
+    fn features(&self, x: &Tensor) -> Option<Tensor> {
+        Some(self.logits(x))
+    }
+    fn log_density_from_features(&self, h: &Tensor, y: &Tensor) -> Tensor {
+        (h * y).sum_dim_intlist([-1i64].as_slice(), false, None)
     }
 }
 
@@ -296,5 +403,44 @@ mod tests {
             + (16 * 128 + 16);
         let mlp = 288 * 256 + 256 + 256 * 256 + 256 + 256 + 1;
         assert_eq!(n, (convs + mlp) as i64);
+    }
+
+    /// `f(x, y)` reads the logit of each group's chosen value, so the exact `p(y | x)` of a
+    /// single group is the softmax of the logits.
+    #[test]
+    fn logit_energy_reads_the_chosen_logits() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let layout = YLayout::categorical(vec![3, 4]).unwrap();
+        let m = LogitEnergy::with_side(&vs.root(), layout.clone(), 28);
+        let x = Tensor::randn([5, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let logits = m.logits(&x);
+        assert_eq!(logits.size(), vec![5, 7]);
+        let y = YInit::Uniform
+            .sample(&layout, 5, Device::Cpu, Kind::Float)
+            .unwrap();
+        let f = m.log_density(&x, &y);
+        let a = y.narrow(1, 0, 3).argmax(1, false);
+        let b = y.narrow(1, 3, 4).argmax(1, false) + 3;
+        let want = logits.gather(1, &a.unsqueeze(1), false).squeeze_dim(1)
+            + logits.gather(1, &b.unsqueeze(1), false).squeeze_dim(1);
+        assert!(f.allclose(&want, 1e-5, 1e-6, false));
+        assert_eq!(f.size(), vec![5]);
+    }
+
+    #[test]
+    fn cnn_energy_on_28_by_28_reads_144_features() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let layout = YLayout::categorical(vec![10]).unwrap();
+        let m = CnnEnergy::with_side(&vs.root(), layout.clone(), 28);
+        let x = Tensor::randn([3, 1, 28, 28], (Kind::Float, Device::Cpu));
+        assert_eq!(m.cnn(&x).size(), vec![3, 144]);
+        let y = YInit::Uniform
+            .sample(&layout, 3, Device::Cpu, Kind::Float)
+            .unwrap();
+        let f = m.log_density(&x, &y);
+        assert_eq!(f.size(), vec![3]);
+        // Flattened rows are the same images.
+        let flat = m.log_density(&x.reshape([3, 784]), &y);
+        assert!(f.allclose(&flat, 1e-6, 1e-6, false));
     }
 }

@@ -19,6 +19,28 @@ pub fn warmup_lr(lr: f64, warmup: usize, it: usize) -> f64 {
     }
 }
 
+/// Learning rate at iteration `it` (0-based) of a run of `iterations`: [`warmup_lr`], then,
+/// when `decay_from > 0`, a linear decay from `lr` at iteration `decay_from` to
+/// `lr · final_factor` at the last iteration (`iterations − 1`). `decay_from = 0` (or
+/// `≥ iterations`) keeps `lr` constant after warm-up, the authors' schedule. Extending a
+/// run's `iterations` on resume stretches the decay.
+pub fn scheduled_lr(
+    lr: f64,
+    warmup: usize,
+    decay_from: usize,
+    final_factor: f64,
+    iterations: usize,
+    it: usize,
+) -> f64 {
+    let base = warmup_lr(lr, warmup, it);
+    let last = iterations.saturating_sub(1);
+    if decay_from == 0 || decay_from >= last || it <= decay_from {
+        return base;
+    }
+    let t = ((it - decay_from) as f64 / (last - decay_from) as f64).min(1.0);
+    base * (1.0 - t * (1.0 - final_factor))
+}
+
 /// Adam hyper-parameters (PyTorch defaults; the paper uses β = (0.9, 0.999)).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -241,6 +263,26 @@ pub fn ema_update(ema: &VarStore, live: &VarStore, decay: f64) -> Result<()> {
 mod tests {
     use super::*;
     use tch::{nn, Device, Kind};
+
+    #[test]
+    fn linear_decay_schedule() {
+        // Off: the warm-up schedule.
+        assert_eq!(scheduled_lr(1e-3, 50, 0, 0.1, 1500, 1200), 1e-3);
+        assert_eq!(
+            scheduled_lr(1e-3, 50, 0, 0.1, 1500, 10),
+            warmup_lr(1e-3, 50, 10)
+        );
+        // On: constant until the start, then linear to lr · factor at the last iteration.
+        assert_eq!(scheduled_lr(1e-3, 50, 1000, 0.1, 1501, 1000), 1e-3);
+        let mid = scheduled_lr(1e-3, 50, 1000, 0.1, 1501, 1250);
+        assert!((mid - 0.55e-3).abs() < 1e-12, "{mid}");
+        let end = scheduled_lr(1e-3, 50, 1000, 0.1, 1501, 1500);
+        assert!((end - 1e-4).abs() < 1e-12, "{end}");
+        // Never below the final rate, even past the end (a resumed run evaluated late).
+        assert!((scheduled_lr(1e-3, 50, 1000, 0.1, 1501, 3000) - 1e-4).abs() < 1e-12);
+        // A start at or past the end is off.
+        assert_eq!(scheduled_lr(1e-3, 50, 1500, 0.1, 1501, 1500), 1e-3);
+    }
 
     #[test]
     fn warmup_schedule() {

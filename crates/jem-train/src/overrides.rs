@@ -25,6 +25,10 @@ pub struct Overrides {
     pub lr: Option<f64>,
     /// MWG sweeps per iteration.
     pub sweeps: Option<usize>,
+    /// Iteration from which the learning rate decays (0 = constant).
+    pub lr_decay_from: Option<usize>,
+    /// Final factor of the learning-rate decay.
+    pub lr_decay_final: Option<f64>,
     /// Learning-rate multiplier of the label weights.
     pub label_lr_scale: Option<f64>,
     /// L2 penalty on energies.
@@ -71,6 +75,8 @@ impl Overrides {
             iterations,
             seed,
             lr,
+            lr_decay_from,
+            lr_decay_final,
             label_lr_scale,
             sweeps,
             l2_energy,

@@ -5,7 +5,7 @@ use super::{iteration_seed, IterationReport, LabelledBatch, Trainer};
 use crate::conditional::conditional_pseudo_log_likelihood;
 use crate::kernels::AnyDiscrete;
 use crate::negative::expected_log_density;
-use crate::optim::{ema_update, warmup_lr};
+use crate::optim::{ema_update, scheduled_lr};
 use ebm_core::{eval::select_rows, Error, JointEnergy, JointState, Result};
 use mwg::SweepDiagnostics;
 use tch::{Kind, Tensor};
@@ -19,7 +19,14 @@ impl<M: JointEnergy> Trainer<M> {
         let it = self.iteration;
         tch::manual_seed(iteration_seed(self.rank_seed(), it, 0));
         let cfg = self.config.clone();
-        let lr = warmup_lr(cfg.lr, cfg.warmup_iters, it);
+        let lr = scheduled_lr(
+            cfg.lr,
+            cfg.warmup_iters,
+            cfg.lr_decay_from,
+            cfg.lr_decay_final,
+            cfg.iterations,
+            it,
+        );
         let x_pos = batch.x.to_device(self.device);
         let mut y_pos = batch.y.to_device(self.device);
         let observed = batch.observed.map(|o| o.to_device(self.device));
