@@ -160,8 +160,12 @@ fn figures<M: JointEnergy>(
 fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
-    let (device, config) = c.start("mnist")?;
+    let (device, mut config) = c.start("mnist")?;
     let energy = Energy::resolve(&args)?;
+    if energy == Energy::Logit && c.label_lr_scale.is_none() && c.resume.is_none() {
+        // The label readout has no input-side label weights for the multiplier to act on.
+        config.label_lr_scale = 1.0;
+    }
     match energy {
         Energy::Mlp => eprintln!("mnist: energy: MLP on concat(x, y) (the paper's)"),
         Energy::Cnn => eprintln!(

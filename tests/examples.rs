@@ -161,6 +161,54 @@ fn mnist_runs_end_to_end_with_inpainting() {
     );
     // The judge was trained on the training split only and reads real test digits.
     assert!(m["judge_test_accuracy"].as_f64().unwrap() >= 0.97, "{m}");
+    // The default's energy is not the paper's MLP, and metrics.json says so.
+    let energy = m["energy"].as_str().unwrap_or_default();
+    assert!(
+        energy.starts_with("cnn") && energy.contains("not the paper"),
+        "{m}"
+    );
+    // A resumed run keeps the architecture it was trained with (read from its config.json).
+    let dir = out.path().to_str().unwrap();
+    let o = run_example(
+        "mnist",
+        &[
+            "--preset",
+            "tiny",
+            "--eval-examples",
+            "8",
+            "--iterations",
+            "6",
+            "--resume",
+            dir,
+        ],
+        out.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = metrics(out.path());
+    assert_eq!(m["iterations"].as_u64(), Some(6), "{m}");
+    assert!(
+        m["energy"].as_str().unwrap_or_default().starts_with("cnn"),
+        "{m}"
+    );
+    // The label-readout energy runs with the default preset (its label multiplier reset to 1).
+    let logit = tempfile::tempdir().unwrap();
+    let o = run_example(
+        "mnist",
+        &[
+            "--preset",
+            "tiny",
+            "--eval-examples",
+            "8",
+            "--energy",
+            "logit",
+        ],
+        logit.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(metrics(logit.path())["energy"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("logit"));
     // a missing data directory is a clear error naming it
     let o = run_example(
         "mnist",
