@@ -15,11 +15,11 @@ mod common;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use common::{plot, CommonArgs};
+use common::{plot, CommonArgs, EnergyArg};
 use ebm_data::judge::SpriteJudge;
 use ebm_data::{from_logit, DSprites, DSpritesConfig, DataSource};
-use jem_train::{presets, CnnEnergy, Trainer};
-use joint_ebm::ebm_core::seed_everything;
+use jem_train::{presets, Trainer};
+use joint_ebm::ebm_core::{seed_everything, JointEnergy};
 use joint_ebm::tch::{Device, Kind, Tensor};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -35,6 +35,12 @@ struct Args {
     /// Judge samples per position bin and coordinate (16 bins × 2 coordinates).
     #[arg(long, default_value_t = 16)]
     judge_per_bin: i64,
+    /// The energy network: `cnn` (the paper's: CNN features, then an MLP head on
+    /// `concat(h, y)`) or `logit` (not the paper's: the same CNN, an MLP to 32 logits,
+    /// `f(x, y) = logit(x)[y_x] + logit(x)[y_y]` as JEM; its label multiplier defaults to 1).
+    /// Default: `cnn`; with `--resume`, the one the run was trained with.
+    #[arg(long, value_enum)]
+    energy: Option<EnergyArg>,
 }
 
 fn panels(x: &Tensor) -> Result<Vec<image::RgbImage>> {
@@ -48,7 +54,7 @@ fn panels(x: &Tensor) -> Result<Vec<image::RgbImage>> {
 
 const BINS: [i64; 6] = [0, 3, 6, 9, 12, 15];
 
-fn figures(t: &Trainer<CnnEnergy>, out: &std::path::Path) -> Result<Vec<String>> {
+fn figures<M: JointEnergy>(t: &Trainer<M>, out: &std::path::Path) -> Result<Vec<String>> {
     let per_row = if t.config().iterations < 10 { 2 } else { 8 };
     for (var, name) in [
         (0usize, "conditional_on_x.png"),
@@ -76,7 +82,22 @@ fn figures(t: &Trainer<CnnEnergy>, out: &std::path::Path) -> Result<Vec<String>>
 fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
-    let (device, config) = c.start("dsprites")?;
+    let (device, mut config) = c.start("dsprites")?;
+    let energy = EnergyArg::resolve(
+        args.energy,
+        c.resume.as_deref(),
+        EnergyArg::Cnn,
+        EnergyArg::Cnn,
+    )?;
+    if energy == EnergyArg::Mlp {
+        anyhow::bail!("--energy mlp is not available for dSprites (cnn or logit)");
+    }
+    if energy == EnergyArg::Logit && c.label_lr_scale.is_none() && c.resume.is_none() {
+        // The label readout has no input-side label weights for the multiplier to act on.
+        config.label_lr_scale = 1.0;
+    }
+    let energy_label = energy.label(EnergyArg::Cnn);
+    eprintln!("dsprites: energy: {energy_label}");
     let cfg = DSpritesConfig {
         missing_fraction: c.missing_labels,
         ..Default::default()
@@ -98,28 +119,70 @@ fn main() -> Result<()> {
     } else {
         args.judge_per_bin
     };
-    let judge = joint_ebm::judges::sprites(judge, per_bin, 8 * per_bin, real_within_one);
-    let extra = serde_json::json!({ "data_file": args.data_file, "judge_per_bin": per_bin });
-    let (trainer, metrics, summary) = common::run::train(
-        "dsprites",
-        c,
+    let extra = serde_json::json!({
+        "data_file": args.data_file, "judge_per_bin": per_bin, "energy": energy,
+    });
+    let run = Run {
+        common: c,
         device,
         config,
-        &mut data,
-        &test,
-        true,
-        presets::dsprites::energy,
+        started,
+        per_bin,
+        real_within_one,
         extra,
-        Some(judge),
-    )?;
-    let figs = figures(&trainer, &c.out_dir)?;
-    common::run::finish(
-        c,
-        trainer.config(),
-        &metrics,
-        &summary,
-        started.elapsed().as_secs_f64(),
-        &figs,
-        serde_json::json!({}),
-    )
+        energy_label,
+    };
+    if energy == EnergyArg::Logit {
+        run.go(&mut data, &test, judge, presets::dsprites::logit_energy)
+    } else {
+        run.go(&mut data, &test, judge, presets::dsprites::energy)
+    }
+}
+
+/// Everything a run needs besides the data and the architecture.
+struct Run<'a> {
+    common: &'a CommonArgs,
+    device: Device,
+    config: jem_train::TrainConfig,
+    started: Instant,
+    per_bin: i64,
+    real_within_one: f64,
+    extra: serde_json::Value,
+    energy_label: String,
+}
+
+impl Run<'_> {
+    fn go<M: JointEnergy + 'static>(
+        self,
+        data: &mut DSprites,
+        test: &ebm_data::Batch,
+        judge: SpriteJudge,
+        build: fn(&joint_ebm::tch::nn::Path) -> M,
+    ) -> Result<()> {
+        let c = self.common;
+        let judge =
+            joint_ebm::judges::sprites(judge, self.per_bin, 8 * self.per_bin, self.real_within_one);
+        let (trainer, metrics, summary) = common::run::train(
+            "dsprites",
+            c,
+            self.device,
+            self.config,
+            data,
+            test,
+            true,
+            build,
+            self.extra,
+            Some(judge),
+        )?;
+        let figs = figures(&trainer, &c.out_dir)?;
+        common::run::finish(
+            c,
+            trainer.config(),
+            &metrics,
+            &summary,
+            self.started.elapsed().as_secs_f64(),
+            &figs,
+            serde_json::json!({ "energy": self.energy_label }),
+        )
+    }
 }

@@ -13,7 +13,7 @@ mod common;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use common::{plot, CommonArgs};
+use common::{plot, CommonArgs, EnergyArg as Energy};
 use ebm_data::judge::DigitJudge;
 use ebm_data::{from_logit, DataSource, Mnist, MnistConfig};
 use jem_train::{presets, Trainer};
@@ -46,54 +46,6 @@ struct Args {
     /// one the run was trained with (read from its `config.json`).
     #[arg(long, value_enum)]
     energy: Option<Energy>,
-}
-
-/// The energy network of the run.
-#[derive(
-    clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-enum Energy {
-    Mlp,
-    Cnn,
-    Logit,
-}
-
-impl Energy {
-    /// For `metrics.json`: the architecture and whether it is the paper's.
-    fn label(self) -> &'static str {
-        match self {
-            Energy::Mlp => "mlp (the paper's)",
-            Energy::Cnn => "cnn: CNN features + MLP head on concat(h, y) (not the paper's)",
-            Energy::Logit => "logit: CNN features + MLP to 10 logits (not the paper's)",
-        }
-    }
-
-    /// `--energy`, else the resumed run's (its `config.json`; runs from before the option
-    /// were MLPs), else the preset's.
-    fn resolve(args: &Args) -> Result<Energy> {
-        if let Some(e) = args.energy {
-            return Ok(e);
-        }
-        if let Some(dir) = &args.common.resume {
-            let path = dir.join("config.json");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {} (pass --energy)", path.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not JSON (pass --energy)", path.display()))?;
-            return match v.pointer("/options/energy") {
-                None | Some(serde_json::Value::Null) => Ok(Energy::Mlp),
-                Some(e) => serde_json::from_value(e.clone()).with_context(|| {
-                    format!("unknown energy {e} in {} (pass --energy)", path.display())
-                }),
-            };
-        }
-        Ok(if args.common.preset == "paper" {
-            Energy::Mlp
-        } else {
-            Energy::Cnn
-        })
-    }
 }
 
 /// Converts logit-space images `[n, 1, 28, 28]` to grey panels.
@@ -161,20 +113,23 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
     let (device, mut config) = c.start("mnist")?;
-    let energy = Energy::resolve(&args)?;
+    let preset_default = if c.preset == "paper" {
+        Energy::Mlp
+    } else {
+        Energy::Cnn
+    };
+    let energy = Energy::resolve(
+        args.energy,
+        c.resume.as_deref(),
+        preset_default,
+        Energy::Mlp,
+    )?;
     if energy == Energy::Logit && c.label_lr_scale.is_none() && c.resume.is_none() {
         // The label readout has no input-side label weights for the multiplier to act on.
         config.label_lr_scale = 1.0;
     }
-    match energy {
-        Energy::Mlp => eprintln!("mnist: energy: MLP on concat(x, y) (the paper's)"),
-        Energy::Cnn => eprintln!(
-            "mnist: energy: CNN features + MLP head on concat(h, y) (not the paper's MLP)"
-        ),
-        Energy::Logit => eprintln!(
-            "mnist: energy: CNN features + MLP to 10 logits, f = logit_y (not the paper's MLP)"
-        ),
-    }
+    let energy_label = energy.label(Energy::Mlp);
+    eprintln!("mnist: energy: {energy_label}");
     let cfg = MnistConfig {
         missing_fraction: c.missing_labels,
         ..Default::default()
@@ -218,7 +173,7 @@ fn main() -> Result<()> {
         per_class,
         test_accuracy: report.test_accuracy,
         extra,
-        energy_label: energy.label(),
+        energy_label,
     };
     match energy {
         Energy::Mlp => run.go(&mut data, &test, judge, presets::mnist::energy),
@@ -236,7 +191,7 @@ struct Run<'a> {
     per_class: i64,
     test_accuracy: f64,
     extra: serde_json::Value,
-    energy_label: &'static str,
+    energy_label: String,
 }
 
 impl Run<'_> {

@@ -257,6 +257,20 @@ fn dsprites_runs_end_to_end() {
         .contains("Rao-Blackwellised"));
     let lines = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
     assert!(lines.lines().all(|l| l.contains("conditional_accuracy_x")));
+    // The paper's energy by default, named in metrics.json; no MLP for dSprites.
+    assert!(
+        m["energy"].as_str().unwrap_or_default()
+            == "cnn: CNN features + MLP head on concat(h, y) (the paper's)",
+        "{m}"
+    );
+    let none = tempfile::tempdir().unwrap();
+    let o = run_example(
+        "dsprites",
+        &["--preset", "tiny", "--energy", "mlp"],
+        none.path(),
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not available for dSprites"));
     let o = run_example(
         "dsprites",
         &["--preset", "tiny", "--negative-labels", "nope"],

@@ -346,3 +346,61 @@ impl Observer for RunObserver {
         });
     }
 }
+
+/// `--energy`: the energy network of an image experiment.
+#[derive(
+    clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum EnergyArg {
+    /// An MLP on `concat(x, y)` (the paper's MNIST energy).
+    Mlp,
+    /// The paper's dSprites network: CNN features, then an MLP head on `concat(h, y)`.
+    Cnn,
+    /// JEM's label readout on the same CNN: an MLP to one logit per label value,
+    /// `f(x, y) = ⟨logit(x), y⟩` (no paper experiment uses it).
+    Logit,
+}
+
+impl EnergyArg {
+    /// `flag` if given; else, on `--resume DIR`, the one recorded in `DIR/config.json`
+    /// (`options.energy`; `legacy` for runs from before the option); else `preset_default`.
+    pub fn resolve(
+        flag: Option<Self>,
+        resume: Option<&Path>,
+        preset_default: Self,
+        legacy: Self,
+    ) -> Result<Self> {
+        if let Some(e) = flag {
+            return Ok(e);
+        }
+        let Some(dir) = resume else {
+            return Ok(preset_default);
+        };
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {} (pass --energy)", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON (pass --energy)", path.display()))?;
+        match v.pointer("/options/energy") {
+            None | Some(serde_json::Value::Null) => Ok(legacy),
+            Some(e) => serde_json::from_value(e.clone()).with_context(|| {
+                format!("unknown energy {e} in {} (pass --energy)", path.display())
+            }),
+        }
+    }
+
+    /// For logs and `metrics.json`: the architecture and whether it is `paper`'s.
+    pub fn label(self, paper: Self) -> String {
+        let what = match self {
+            EnergyArg::Mlp => "mlp: MLP on concat(x, y)",
+            EnergyArg::Cnn => "cnn: CNN features + MLP head on concat(h, y)",
+            EnergyArg::Logit => "logit: CNN features + MLP to one logit per label value",
+        };
+        if self == paper {
+            format!("{what} (the paper's)")
+        } else {
+            format!("{what} (not the paper's)")
+        }
+    }
+}

@@ -250,6 +250,12 @@ pub mod dsprites {
         CnnEnergy::new(p, layout())
     }
 
+    /// Not the paper's: JEM's label readout ([`LogitEnergy`]: the same CNN, an MLP to 32
+    /// logits, `f(x, y) = logit_x(x)[y_x] + logit_y(x)[y_y]`).
+    pub fn logit_energy(p: &nn::Path) -> LogitEnergy {
+        LogitEnergy::with_side(p, layout(), 32)
+    }
+
     /// Table 3 of the paper, verbatim.
     pub fn paper() -> TrainConfig {
         TrainConfig {
