@@ -20,7 +20,7 @@ use ebm_data::judge::SpriteJudge;
 use ebm_data::{from_logit, DSprites, DSpritesConfig, DataSource};
 use jem_train::{presets, Trainer};
 use joint_ebm::ebm_core::{seed_everything, JointEnergy};
-use joint_ebm::tch::{Device, Kind, Tensor};
+use joint_ebm::tch::{nn, Device, Kind, Tensor};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -83,21 +83,21 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
     let (device, mut config) = c.start("dsprites")?;
-    let energy = EnergyArg::resolve(
+    let (energy, energy_label) = EnergyArg::choose(
+        "dsprites",
         args.energy,
-        c.resume.as_deref(),
+        c,
+        &mut config,
         EnergyArg::Cnn,
         EnergyArg::Cnn,
     )?;
-    if energy == EnergyArg::Mlp {
-        anyhow::bail!("--energy mlp is not available for dSprites (cnn or logit)");
-    }
-    if energy == EnergyArg::Logit && c.label_lr_scale.is_none() && c.resume.is_none() {
-        // The label readout has no input-side label weights for the multiplier to act on.
-        config.label_lr_scale = 1.0;
-    }
-    let energy_label = energy.label(EnergyArg::Cnn);
-    eprintln!("dsprites: energy: {energy_label}");
+    let build: fn(&nn::Path) -> Box<dyn JointEnergy> = match energy {
+        EnergyArg::Cnn => |p| Box::new(presets::dsprites::energy(p)),
+        EnergyArg::Logit => |p| Box::new(presets::dsprites::logit_energy(p)),
+        EnergyArg::Mlp => {
+            anyhow::bail!("--energy mlp is not available for dSprites (cnn or logit)")
+        }
+    };
     let cfg = DSpritesConfig {
         missing_fraction: c.missing_labels,
         ..Default::default()
@@ -122,67 +122,27 @@ fn main() -> Result<()> {
     let extra = serde_json::json!({
         "data_file": args.data_file, "judge_per_bin": per_bin, "energy": energy,
     });
-    let run = Run {
-        common: c,
+    let judge = joint_ebm::judges::sprites(judge, per_bin, 8 * per_bin, real_within_one);
+    let (trainer, metrics, summary) = common::run::train(
+        "dsprites",
+        c,
         device,
         config,
-        started,
-        per_bin,
-        real_within_one,
+        &mut data,
+        &test,
+        true,
+        build,
         extra,
-        energy_label,
-    };
-    if energy == EnergyArg::Logit {
-        run.go(&mut data, &test, judge, presets::dsprites::logit_energy)
-    } else {
-        run.go(&mut data, &test, judge, presets::dsprites::energy)
-    }
-}
-
-/// Everything a run needs besides the data and the architecture.
-struct Run<'a> {
-    common: &'a CommonArgs,
-    device: Device,
-    config: jem_train::TrainConfig,
-    started: Instant,
-    per_bin: i64,
-    real_within_one: f64,
-    extra: serde_json::Value,
-    energy_label: String,
-}
-
-impl Run<'_> {
-    fn go<M: JointEnergy + 'static>(
-        self,
-        data: &mut DSprites,
-        test: &ebm_data::Batch,
-        judge: SpriteJudge,
-        build: fn(&joint_ebm::tch::nn::Path) -> M,
-    ) -> Result<()> {
-        let c = self.common;
-        let judge =
-            joint_ebm::judges::sprites(judge, self.per_bin, 8 * self.per_bin, self.real_within_one);
-        let (trainer, metrics, summary) = common::run::train(
-            "dsprites",
-            c,
-            self.device,
-            self.config,
-            data,
-            test,
-            true,
-            build,
-            self.extra,
-            Some(judge),
-        )?;
-        let figs = figures(&trainer, &c.out_dir)?;
-        common::run::finish(
-            c,
-            trainer.config(),
-            &metrics,
-            &summary,
-            self.started.elapsed().as_secs_f64(),
-            &figs,
-            serde_json::json!({ "energy": self.energy_label }),
-        )
-    }
+        Some(judge),
+    )?;
+    let figs = figures(&trainer, &c.out_dir)?;
+    common::run::finish(
+        c,
+        trainer.config(),
+        &metrics,
+        &summary,
+        started.elapsed().as_secs_f64(),
+        &figs,
+        serde_json::json!({ "energy": energy_label }),
+    )
 }

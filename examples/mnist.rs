@@ -18,7 +18,7 @@ use ebm_data::judge::DigitJudge;
 use ebm_data::{from_logit, DataSource, Mnist, MnistConfig};
 use jem_train::{presets, Trainer};
 use joint_ebm::ebm_core::{seed_everything, JointEnergy};
-use joint_ebm::tch::{Device, Kind, Tensor};
+use joint_ebm::tch::{nn, Device, Kind, Tensor};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -41,7 +41,7 @@ struct Args {
     judge_per_class: i64,
     /// The energy network: `mlp` (the paper's, on `concat(x, y)`), `cnn` (not the paper's: the
     /// dSprites CNN on 28 × 28 inputs, then an MLP head on `concat(features, y)`) or `logit`
-    /// (not the paper's: the same CNN, an MLP to ten logits, `f(x, y) = logit_y(x)` as JEM). A
+    /// (not the paper's: the same CNN, an MLP to ten logits, `f(x, y) = logit_y(x)` as JEM).
     /// Default: the preset's (`paper`: `mlp`; `default` and `tiny`: `cnn`); with `--resume`, the
     /// one the run was trained with (read from its `config.json`).
     #[arg(long, value_enum)]
@@ -118,18 +118,19 @@ fn main() -> Result<()> {
     } else {
         Energy::Cnn
     };
-    let energy = Energy::resolve(
+    let (energy, energy_label) = Energy::choose(
+        "mnist",
         args.energy,
-        c.resume.as_deref(),
+        c,
+        &mut config,
         preset_default,
         Energy::Mlp,
     )?;
-    if energy == Energy::Logit && c.label_lr_scale.is_none() && c.resume.is_none() {
-        // The label readout has no input-side label weights for the multiplier to act on.
-        config.label_lr_scale = 1.0;
-    }
-    let energy_label = energy.label(Energy::Mlp);
-    eprintln!("mnist: energy: {energy_label}");
+    let build: fn(&nn::Path) -> Box<dyn JointEnergy> = match energy {
+        Energy::Mlp => |p| Box::new(presets::mnist::energy(p)),
+        Energy::Cnn => |p| Box::new(presets::mnist::cnn_energy(p)),
+        Energy::Logit => |p| Box::new(presets::mnist::logit_energy(p)),
+    };
     let cfg = MnistConfig {
         missing_fraction: c.missing_labels,
         ..Default::default()
@@ -165,71 +166,27 @@ fn main() -> Result<()> {
         "data_dir": args.data_dir, "fashion": args.fashion, "inpaint": args.inpaint,
         "judge_per_class": per_class, "energy": energy,
     });
-    let run = Run {
-        args: &args,
+    let judge = joint_ebm::judges::digits(judge, per_class, 2 * per_class, report.test_accuracy);
+    let (trainer, metrics, summary) = common::run::train(
+        "mnist",
+        c,
         device,
         config,
-        started,
-        per_class,
-        test_accuracy: report.test_accuracy,
+        &mut data,
+        &test,
+        true,
+        build,
         extra,
-        energy_label,
-    };
-    match energy {
-        Energy::Mlp => run.go(&mut data, &test, judge, presets::mnist::energy),
-        Energy::Cnn => run.go(&mut data, &test, judge, presets::mnist::cnn_energy),
-        Energy::Logit => run.go(&mut data, &test, judge, presets::mnist::logit_energy),
-    }
-}
-
-/// Everything a run needs besides the data and the architecture.
-struct Run<'a> {
-    args: &'a Args,
-    device: Device,
-    config: jem_train::TrainConfig,
-    started: Instant,
-    per_class: i64,
-    test_accuracy: f64,
-    extra: serde_json::Value,
-    energy_label: String,
-}
-
-impl Run<'_> {
-    fn go<M: JointEnergy + 'static>(
-        self,
-        data: &mut Mnist,
-        test: &ebm_data::Batch,
-        judge: DigitJudge,
-        build: fn(&joint_ebm::tch::nn::Path) -> M,
-    ) -> Result<()> {
-        let c = &self.args.common;
-        let judge = joint_ebm::judges::digits(
-            judge,
-            self.per_class,
-            2 * self.per_class,
-            self.test_accuracy,
-        );
-        let (trainer, metrics, summary) = common::run::train(
-            "mnist",
-            c,
-            self.device,
-            self.config,
-            data,
-            test,
-            true,
-            build,
-            self.extra,
-            Some(judge),
-        )?;
-        let figs = figures(&trainer, &c.out_dir, &test.x, self.args.inpaint)?;
-        common::run::finish(
-            c,
-            trainer.config(),
-            &metrics,
-            &summary,
-            self.started.elapsed().as_secs_f64(),
-            &figs,
-            serde_json::json!({ "energy": self.energy_label }),
-        )
-    }
+        Some(judge),
+    )?;
+    let figs = figures(&trainer, &c.out_dir, &test.x, args.inpaint)?;
+    common::run::finish(
+        c,
+        trainer.config(),
+        &metrics,
+        &summary,
+        started.elapsed().as_secs_f64(),
+        &figs,
+        serde_json::json!({ "energy": energy_label }),
+    )
 }

@@ -34,6 +34,14 @@ fn assert_unit_interval(m: &serde_json::Value, keys: &[&str]) {
     }
 }
 
+/// Runs example `name` like [`run_example`], panics with its stderr unless it succeeds, and
+/// returns the `metrics.json` it wrote into `out`.
+fn run_ok(name: &str, args: &[&str], out: &Path) -> serde_json::Value {
+    let o = run_example(name, args, out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    metrics(out)
+}
+
 /// The `metrics.json` an example wrote into `dir`.
 fn metrics(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
@@ -129,12 +137,11 @@ fn demo_and_doctor_run() {
 #[test]
 fn mnist_runs_end_to_end_with_inpainting() {
     let out = tempfile::tempdir().unwrap();
-    let o = run_example(
+    let m = run_ok(
         "mnist",
         &["--preset", "tiny", "--eval-examples", "8", "--inpaint"],
         out.path(),
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_files(
         out.path(),
         &[
@@ -145,7 +152,6 @@ fn mnist_runs_end_to_end_with_inpainting() {
             "checkpoints/LATEST",
         ],
     );
-    let m = metrics(out.path());
     assert!(
         m["energy_accuracy"].as_f64().is_some()
             && m["sample_accuracy"].as_f64().is_some()
@@ -169,7 +175,7 @@ fn mnist_runs_end_to_end_with_inpainting() {
     );
     // A resumed run keeps the architecture it was trained with (read from its config.json).
     let dir = out.path().to_str().unwrap();
-    let o = run_example(
+    let m = run_ok(
         "mnist",
         &[
             "--preset",
@@ -183,8 +189,6 @@ fn mnist_runs_end_to_end_with_inpainting() {
         ],
         out.path(),
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let m = metrics(out.path());
     assert_eq!(m["iterations"].as_u64(), Some(6), "{m}");
     assert!(
         m["energy"].as_str().unwrap_or_default().starts_with("cnn"),
@@ -192,7 +196,7 @@ fn mnist_runs_end_to_end_with_inpainting() {
     );
     // The label-readout energy runs with the default preset (its label multiplier reset to 1).
     let logit = tempfile::tempdir().unwrap();
-    let o = run_example(
+    let m = run_ok(
         "mnist",
         &[
             "--preset",
@@ -204,8 +208,7 @@ fn mnist_runs_end_to_end_with_inpainting() {
         ],
         logit.path(),
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(metrics(logit.path())["energy"]
+    assert!(m["energy"]
         .as_str()
         .unwrap_or_default()
         .starts_with("logit"));
@@ -222,7 +225,7 @@ fn mnist_runs_end_to_end_with_inpainting() {
 #[test]
 fn dsprites_runs_end_to_end() {
     let out = tempfile::tempdir().unwrap();
-    let o = run_example(
+    let m = run_ok(
         "dsprites",
         &[
             "--preset",
@@ -238,8 +241,6 @@ fn dsprites_runs_end_to_end() {
         ],
         out.path(),
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let m = metrics(out.path());
     assert_unit_interval(
         &m,
         &[

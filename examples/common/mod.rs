@@ -363,30 +363,48 @@ pub enum EnergyArg {
 }
 
 impl EnergyArg {
-    /// `flag` if given; else, on `--resume DIR`, the one recorded in `DIR/config.json`
-    /// (`options.energy`; `legacy` for runs from before the option); else `preset_default`.
-    pub fn resolve(
+    /// The run's energy: `flag` if given; else, on `--resume DIR`, the one recorded in
+    /// `DIR/config.json` (`options.energy`; `paper` for runs from before the option); else
+    /// `preset_default`. Announced on stderr; for [`EnergyArg::Logit`] on a fresh run without
+    /// `--label-lr-scale`, `config.label_lr_scale` is reset to 1 (the readout has no input-side
+    /// label weights for the multiplier to act on). Returns it with its [`label`](Self::label)
+    /// relative to `paper`.
+    pub fn choose(
+        experiment: &str,
         flag: Option<Self>,
-        resume: Option<&Path>,
+        c: &CommonArgs,
+        config: &mut jem_train::TrainConfig,
         preset_default: Self,
-        legacy: Self,
-    ) -> Result<Self> {
-        if let Some(e) = flag {
-            return Ok(e);
-        }
-        let Some(dir) = resume else {
-            return Ok(preset_default);
+        paper: Self,
+    ) -> Result<(Self, String)> {
+        let energy = match (flag, &c.resume) {
+            (Some(e), _) => e,
+            (None, None) => preset_default,
+            (None, Some(dir)) => Self::recorded(dir)?.unwrap_or(paper),
         };
+        if energy == EnergyArg::Logit && c.label_lr_scale.is_none() && c.resume.is_none() {
+            config.label_lr_scale = 1.0;
+        }
+        let label = energy.label(paper);
+        eprintln!("{experiment}: energy: {label}");
+        Ok((energy, label))
+    }
+
+    /// The energy recorded in a run directory's `config.json` (`None` for runs from before
+    /// the option).
+    fn recorded(dir: &Path) -> Result<Option<Self>> {
         let path = dir.join("config.json");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {} (pass --energy)", path.display()))?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not JSON (pass --energy)", path.display()))?;
         match v.pointer("/options/energy") {
-            None | Some(serde_json::Value::Null) => Ok(legacy),
-            Some(e) => serde_json::from_value(e.clone()).with_context(|| {
-                format!("unknown energy {e} in {} (pass --energy)", path.display())
-            }),
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(e) => serde_json::from_value(e.clone())
+                .map(Some)
+                .with_context(|| {
+                    format!("unknown energy {e} in {} (pass --energy)", path.display())
+                }),
         }
     }
 
