@@ -97,7 +97,11 @@ pub fn example(name: &str) -> std::path::PathBuf {
     if !built.iter().any(|b| b == name) {
         built.push(name.to_string());
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--example", name]);
+        // `--workspace`, as in the README's `cargo test --workspace`: features are unified over
+        // the packages a command selects, so a build of this package alone resolves them
+        // differently and would compile a second copy of `tch` and every crate above it
+        // (minutes, and gigabytes of disk that a CI machine may not have).
+        cmd.args(["build", "--workspace", "--example", name]);
         // The features this test was built with (no rebuild of the examples in between).
         if cfg!(feature = "mpi") {
             cmd.args(["--features", "mpi"]);
