@@ -347,7 +347,7 @@ impl TrainConfig {
                 self.l2_energy
             ));
         }
-        if self.lr_decay_from > 0 && self.lr_decay_from + 1 < self.iterations {
+        if crate::optim::lr_decays(self.lr_decay_from, self.iterations) {
             s.push_str(&format!(
                 "; learning rate decayed linearly to {} × from iteration {} (optimiser, not in the paper)",
                 self.lr_decay_final, self.lr_decay_from

@@ -29,7 +29,7 @@ pub use models::{
     torch_conv2d, torch_linear, Activation, CnnEnergy, LogitEnergy, MlpEnergy, LABEL_WEIGHT_NAME,
 };
 pub use negative::expected_log_density;
-pub use optim::{ema_update, scheduled_lr, warmup_lr, Adam, AdamConfig};
+pub use optim::{ema_update, lr_decays, scheduled_lr, warmup_lr, Adam, AdamConfig};
 pub use overrides::Overrides;
 pub use trainer::{
     all_reduce_gradients, recovery_seed, IterationReport, Judge, LabelledBatch, Observer,
