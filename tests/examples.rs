@@ -258,11 +258,38 @@ fn dsprites_runs_end_to_end() {
         .contains("Rao-Blackwellised"));
     let lines = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
     assert!(lines.lines().all(|l| l.contains("conditional_accuracy_x")));
-    // The paper's energy by default, named in metrics.json; no MLP for dSprites.
+    // The default (and tiny) preset's energy is JEM's label readout, named as not the
+    // paper's in metrics.json; the `conditional` preset keeps the paper's CNN and its extra
+    // conditional term; no MLP for dSprites.
     assert!(
         m["energy"].as_str().unwrap_or_default()
-            == "cnn: CNN features + MLP head on concat(h, y) (the paper's)",
+            == "logit: CNN features + MLP to one logit per label value (not the paper's)",
         "{m}"
+    );
+    let cond = tempfile::tempdir().unwrap();
+    let c = run_ok(
+        "dsprites",
+        &[
+            "--preset",
+            "conditional",
+            "--iterations",
+            "2",
+            "--eval-examples",
+            "8",
+        ],
+        cond.path(),
+    );
+    assert!(
+        c["energy"].as_str().unwrap_or_default()
+            == "cnn: CNN features + MLP head on concat(h, y) (the paper's)",
+        "{c}"
+    );
+    assert!(
+        c["objective"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1 × extra conditional pseudo-log-likelihood (NOT the paper's objective)"),
+        "{c}"
     );
     let none = tempfile::tempdir().unwrap();
     let o = run_example(

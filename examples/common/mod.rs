@@ -22,8 +22,9 @@ pub struct CommonArgs {
     #[arg(long, default_value = "runs/default")]
     pub out_dir: PathBuf,
     /// Hyper-parameter preset: `default` (fast), `paper` (the paper's table, verbatim) or
-    /// `tiny` (seconds; smoke tests only); dSprites also `paper-objective` (the default's
-    /// budget with the paper's objective and samplers).
+    /// `tiny` (seconds; smoke tests only); dSprites also `conditional` (the paper's CNN with
+    /// an extra conditional term of weight 1, the previous default) and `paper-objective` (the
+    /// paper's CNN, objective and samplers on a similar budget).
     #[arg(long, default_value = "default")]
     pub preset: String,
     /// Seed of every random choice.
