@@ -277,9 +277,10 @@ pub mod dsprites {
 
     /// The paper's objective (α = 0) meeting every dSprites bar of this project in about
     /// 13.5 minutes of training on 2 CPU cores (0.57 s per iteration beside another run,
-    /// measured), on the five seeds measured (see the README). Measured with [`logit_energy`] — JEM's
-    /// label readout on the paper's CNN, **not the paper's architecture** (the paper's
-    /// `concat(h, y)` head with this objective: one sample in five is not a valid sprite).
+    /// measured), on the five seeds measured (see the README). Measured with
+    /// [`logit_energy`] — JEM's label readout on the paper's CNN, **not the paper's
+    /// architecture** (the paper's `concat(h, y)` head with this objective: one sample in
+    /// five is not a valid sprite).
     /// Other departures from Table 3: the learning rate decays linearly to 0.1 × over the
     /// second half (`lr_decay_from`; with a constant rate the samples' validity swings by up
     /// to 0.35 between evaluations 100 iterations apart); exact Gibbs on the labels in every
