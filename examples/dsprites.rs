@@ -103,6 +103,7 @@ fn main() -> Result<()> {
         preset_default,
         EnergyArg::Cnn,
     )?;
+    let example_default = energy == preset_default;
     let build: fn(&nn::Path) -> Box<dyn JointEnergy> = match energy {
         EnergyArg::Cnn => |p| Box::new(presets::dsprites::energy(p)),
         EnergyArg::Logit => |p| Box::new(presets::dsprites::logit_energy(p)),
@@ -149,6 +150,8 @@ fn main() -> Result<()> {
     )?;
     let figs = figures(&trainer, &c.out_dir)?;
     common::run::finish(
+        "dsprites",
+        example_default,
         c,
         trainer.config(),
         &metrics,

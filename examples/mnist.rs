@@ -126,6 +126,7 @@ fn main() -> Result<()> {
         preset_default,
         Energy::Mlp,
     )?;
+    let example_default = energy == preset_default && !args.fashion;
     let build: fn(&nn::Path) -> Box<dyn JointEnergy> = match energy {
         Energy::Mlp => |p| Box::new(presets::mnist::energy(p)),
         Energy::Cnn => |p| Box::new(presets::mnist::cnn_energy(p)),
@@ -181,6 +182,8 @@ fn main() -> Result<()> {
     )?;
     let figs = figures(&trainer, &c.out_dir, &test.x, args.inpaint)?;
     common::run::finish(
+        "mnist",
+        example_default,
         c,
         trainer.config(),
         &metrics,

@@ -164,6 +164,8 @@ fn main() -> Result<()> {
     )?;
     let figs = figures(&trainer, &c.out_dir, &mut data)?;
     common::run::finish(
+        "toy",
+        true,
         c,
         trainer.config(),
         &metrics,

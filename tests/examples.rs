@@ -47,6 +47,43 @@ fn metrics(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
 }
 
+/// A deliberately broken configuration — the toy default with a learning rate of 1e-9, so the
+/// model never leaves chance — must not end as a success: exit status 3, a message naming the
+/// failed floors and the last healthy checkpoint, `"healthy": false` in `metrics.json`, and the
+/// default's bars not applied (the learning rate was changed).
+#[test]
+fn a_broken_run_fails_its_health_check() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run_example(
+        "toy",
+        &[
+            "--iterations",
+            "20",
+            "--lr",
+            "1e-9",
+            "--eval-examples",
+            "200",
+        ],
+        out.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("FAILED") && err.contains("floor"), "{err}");
+    assert!(err.contains("with a healthy energy gap"), "{err}");
+    let m = metrics(out.path());
+    assert_eq!(m["healthy"], false, "{m}");
+    assert_eq!(m["bars_apply"], false, "{m}");
+    assert!(m["bars_met"].is_null(), "{m}");
+    let failures = m["failures"].as_array().unwrap();
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.as_str().unwrap().contains("accuracy")),
+        "{m}"
+    );
+    assert!(m["last_healthy_checkpoint"].is_string(), "{m}");
+}
+
 #[test]
 fn toy_runs_end_to_end_and_resumes() {
     let out = tempfile::tempdir().unwrap();
@@ -267,7 +304,9 @@ fn dsprites_runs_end_to_end() {
         "{m}"
     );
     let cond = tempfile::tempdir().unwrap();
-    let c = run_ok(
+    // Two iterations of a real preset leave the model at chance: the run writes its results,
+    // says it is unhealthy and exits with 3 (the floors apply to every preset but `tiny`).
+    let o = run_example(
         "dsprites",
         &[
             "--preset",
@@ -279,6 +318,14 @@ fn dsprites_runs_end_to_end() {
         ],
         cond.path(),
     );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let c = metrics(cond.path());
+    assert_eq!(c["healthy"], false, "{c}");
     assert!(
         c["energy"].as_str().unwrap_or_default()
             == "cnn: CNN features + MLP head on concat(h, y) (the paper's)",

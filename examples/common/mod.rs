@@ -89,13 +89,15 @@ pub struct CommonArgs {
     /// q₀) instead of its buffer state (0 = the paper).
     #[arg(long)]
     pub data_reinit: Option<f64>,
-    /// Automatic recovery from divergence: roll back to the last snapshot, halve the learning
-    /// rate, reseed and continue (`on`, the default) or stop at the first divergence (`off`).
-    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
-    pub recovery: String,
-    /// Recoveries allowed before the run gives up.
-    #[arg(long, default_value_t = 3)]
-    pub max_recoveries: usize,
+    /// Automatic recovery from divergence and collapse: roll back to the last healthy snapshot,
+    /// halve the learning rate, reseed and continue (`on`: `RecoveryConfig::on`, what every
+    /// `default` preset has) or stop at the first divergence (`off`). Default: the preset's,
+    /// or on `--resume` the run's own.
+    #[arg(long, value_parser = ["on", "off"])]
+    pub recovery: Option<String>,
+    /// Recoveries allowed before the run gives up (default: the preset's or the run's, 3).
+    #[arg(long)]
+    pub max_recoveries: Option<usize>,
     /// Clip the global gradient norm to this value before each optimiser step (0 = off).
     #[arg(long)]
     pub clip_grad: Option<f64>,
@@ -158,14 +160,14 @@ impl CommonArgs {
             checkpoint_every: None,
             gen_sweeps: self.gen_sweeps,
             gen_start: self.gen_start,
-            recovery: Some(if self.recovery == "on" {
-                jem_train::RecoveryConfig {
-                    max_recoveries: self.max_recoveries,
-                    ..jem_train::RecoveryConfig::on()
+            recovery: self.recovery.as_deref().map(|r| {
+                if r == "on" {
+                    jem_train::RecoveryConfig::on()
+                } else {
+                    jem_train::RecoveryConfig::default()
                 }
-            } else {
-                jem_train::RecoveryConfig::default()
             }),
+            max_recoveries: self.max_recoveries,
         }
     }
 

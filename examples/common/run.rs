@@ -164,6 +164,28 @@ pub fn train<M: JointEnergy, D: DataSource>(
             eprintln!("{experiment}: rank {rank}: training failed: {e}");
             trainer.abort_all_ranks(1);
         }
+        Err(e @ Error::Diverged { .. }) => {
+            // No silent failure and nothing lost: the verdict goes to metrics.json as for a
+            // finished run, with the checkpoint to continue from.
+            let last_healthy = jem_train::checkpoint::newest_healthy(&out_dir.join("checkpoints"))
+                .ok()
+                .flatten();
+            let line = serde_json::json!({
+                "objective": trainer.config().objective_summary(),
+                "healthy": false, "bars_met": null, "failures": [e.to_string()],
+                "iterations": trainer.iteration(),
+                "recoveries": trainer.recoveries().len(),
+                "recovery_events": trainer.recoveries(),
+                "last_healthy_checkpoint": last_healthy,
+            });
+            write_json(&out_dir.join("metrics.json"), &line)?;
+            eprintln!(
+                "{experiment}: FAILED: training failed: {e}; last checkpoint taken with a healthy \
+                 energy gap: {}",
+                last_healthy.map_or("none".into(), |p| p.display().to_string())
+            );
+            std::process::exit(3);
+        }
         Err(e) => return Err(anyhow::Error::new(e).context("training failed")),
     };
     if rank > 0 {
@@ -183,8 +205,16 @@ pub fn train<M: JointEnergy, D: DataSource>(
 }
 
 /// Writes `metrics.json` (with the entries of the object `extra` added, e.g. the energy's
-/// architecture) and prints the final table.
+/// architecture) with the health check of `jem_train::health` (`healthy`, `bars_met`,
+/// `failures`, `last_healthy_checkpoint`), prints the final table and, when the check fails,
+/// a message naming what failed and exits: status 3 for an unhealthy run (a metric under its
+/// floor), 4 for a healthy run of the default preset that misses one of its bars.
+/// `example_default`: the example's own choices (energy, data set) are those the preset
+/// was measured with, so its bars apply when no training setting was changed either.
+#[allow(clippy::too_many_arguments)]
 pub fn finish(
+    experiment: &str,
+    example_default: bool,
     c: &CommonArgs,
     config: &TrainConfig,
     metrics: &EvalMetrics,
@@ -220,6 +250,33 @@ pub fn finish(
             obj.extend(more);
         }
     }
+    let expect = jem_train::presets::expectations(experiment, &c.preset)?;
+    let values: std::collections::BTreeMap<String, f64> = final_metrics
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let bars_apply = example_default
+        && !expect.bars.is_empty()
+        && !c.overrides().changes_training()
+        && c.batch_size.is_none()
+        && c.missing_labels == 0.0;
+    let health = expect.check(&values, bars_apply);
+    let ckpt = c.out_dir.join("checkpoints");
+    let last_healthy = jem_train::checkpoint::newest_healthy(&ckpt).ok().flatten();
+    if let Some(obj) = final_metrics.as_object_mut() {
+        obj.insert("healthy".into(), health.healthy.into());
+        obj.insert("bars_apply".into(), bars_apply.into());
+        obj.insert("bars_met".into(), serde_json::to_value(health.bars_met)?);
+        obj.insert("failures".into(), serde_json::to_value(&health.failures)?);
+        obj.insert(
+            "last_healthy_checkpoint".into(),
+            serde_json::to_value(&last_healthy)?,
+        );
+    }
     write_json(&c.out_dir.join("metrics.json"), &final_metrics)?;
     let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
     println!("\n| metric | value |\n| --- | --- |");
@@ -239,5 +296,29 @@ pub fn finish(
     println!("| train seconds | {:.1} |", summary.train_seconds);
     println!("| total seconds (with evaluation and figures) | {total_seconds:.1} |");
     println!("\nresults in {}", c.out_dir.display());
-    Ok(())
+    if health.passed() {
+        return Ok(());
+    }
+    let (what, code) = if health.healthy {
+        ("misses the default preset's bars", 4)
+    } else {
+        ("is unhealthy (a metric under its floor: a broken model)", 3)
+    };
+    let resume = last_healthy.as_ref().map_or(
+        "no checkpoint taken with a healthy energy gap".to_string(),
+        |p| {
+            format!(
+                "last checkpoint taken with a healthy energy gap: {} (continue from it with \
+                 --resume {} --seed <a new seed>)",
+                p.display(),
+                p.display()
+            )
+        },
+    );
+    eprintln!(
+        "{experiment}: FAILED: the run {what}: {}; {} automatic recoveries; {resume}",
+        health.failures.join("; "),
+        summary.recoveries.len()
+    );
+    std::process::exit(code);
 }

@@ -77,6 +77,28 @@ impl ReplayBuffer {
         })
     }
 
+    /// Re-initialises each slot with probability `fraction` from `p₀(x) q₀(y)` (a recovery's
+    /// remedy: chains that have left the data start again). No host synchronisation.
+    pub fn reinit_fraction(
+        &mut self,
+        fraction: f64,
+        x_init: &XInit,
+        y_init: &YInit,
+        layout: &YLayout,
+    ) -> Result<()> {
+        if fraction <= 0.0 {
+            return Ok(());
+        }
+        let n = self.len();
+        let device: Device = self.x.device();
+        let pick = Tensor::rand([n], (Kind::Float, device)).lt(fraction);
+        let x_noise = x_init.sample(n).to_kind(self.x.kind());
+        let y_noise = y_init.sample(layout, n, device, self.y.kind())?;
+        self.x = select_rows(&pick, &x_noise, &self.x);
+        self.y = select_rows(&pick, &y_noise, &self.y);
+        Ok(())
+    }
+
     /// Writes the sampled chains back to their slots.
     pub fn write_back(&mut self, index: &Tensor, x: &Tensor, y: &Tensor) {
         let _ = self.x.index_copy_(0, index, &x.detach());

@@ -7,7 +7,10 @@
 //! ```
 //! A checkpoint is written into a temporary folder, flushed to disk, then renamed into place,
 //! and only then is `LATEST` replaced (write + rename). A crash at any point leaves the previous
-//! checkpoint loadable. The two newest checkpoints are kept.
+//! checkpoint loadable. The two newest checkpoints are kept, and beside them the newest one
+//! marked healthy (an empty file `HEALTHY` in its folder: the trainer writes it when the
+//! energy gap of the interval before it was healthy, see `RecoveryConfig`), so that a run that
+//! collapses late still has a state from before the collapse on disk.
 
 use ebm_core::{Error, Result};
 use std::fs;
@@ -15,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 /// Name of the pointer file.
 pub const LATEST: &str = "LATEST";
+/// Name of the marker file of a checkpoint taken while training was healthy.
+pub const HEALTHY: &str = "HEALTHY";
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::io(path, "checkpoint I/O", e)
@@ -80,10 +85,18 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn prune(dir: &Path, keep: usize) -> Result<()> {
+    let healthy = newest_healthy(dir)?;
     for old in list(dir)?.into_iter().skip(keep) {
-        fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
+        if Some(&old) != healthy.as_ref() {
+            fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
+        }
     }
     Ok(())
+}
+
+/// The newest complete checkpoint in `dir` marked [`HEALTHY`], if any.
+pub fn newest_healthy(dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(list(dir)?.into_iter().find(|p| p.join(HEALTHY).is_file()))
 }
 
 /// The checkpoint to resume from in `dir`: the one `LATEST` names if it is complete, else the

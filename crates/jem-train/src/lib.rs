@@ -11,6 +11,7 @@ mod buffer;
 pub mod checkpoint;
 mod conditional;
 mod config;
+pub mod health;
 mod kernels;
 pub mod metrics;
 mod models;
@@ -23,6 +24,7 @@ mod trainer;
 pub use buffer::{Draw, ReplayBuffer};
 pub use conditional::conditional_pseudo_log_likelihood;
 pub use config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig, YInitMode};
+pub use health::{Expectations, HealthReport, Threshold};
 pub use kernels::{AnyContinuous, AnyDiscrete, XSampler, YSampler};
 pub use metrics::EvalMetrics;
 pub use models::{

@@ -51,8 +51,11 @@ pub struct Overrides {
     pub dmala_step: Option<f64>,
     /// MALA's noise scale σ (drift σ²/2).
     pub mala_noise: Option<f64>,
-    /// The automatic-recovery policy.
+    /// The automatic-recovery policy (replaces the whole section).
     pub recovery: Option<RecoveryConfig>,
+    /// Recoveries allowed before giving up (applied after `recovery`, to whichever policy the
+    /// run then has).
+    pub max_recoveries: Option<usize>,
     /// Evaluation interval (0 = only at the end).
     pub eval_every: Option<usize>,
     /// Test examples per evaluation (0 = all).
@@ -66,6 +69,57 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// Whether these overrides change what a preset's measured figures were measured on: any
+    /// field but the seed, the evaluation and checkpoint intervals, the evaluation size and
+    /// the recovery policy (which acts only on a diverging run). A preset's bars
+    /// ([`crate::health`]) apply only to runs for which this is false.
+    pub fn changes_training(&self) -> bool {
+        let Self {
+            iterations,
+            seed: _,
+            lr,
+            sweeps,
+            lr_decay_from,
+            lr_decay_final,
+            label_lr_scale,
+            l2_energy,
+            clip_grad,
+            data_reinit_prob,
+            cond_weight,
+            negative_labels,
+            y_sampler,
+            predict_y_sampler,
+            x_sampler,
+            dmala_step,
+            mala_noise,
+            recovery: _,
+            max_recoveries: _,
+            eval_every: _,
+            eval_examples: _,
+            checkpoint_every: _,
+            gen_sweeps,
+            gen_start,
+        } = self;
+        iterations.is_some()
+            || lr.is_some()
+            || sweeps.is_some()
+            || lr_decay_from.is_some()
+            || lr_decay_final.is_some()
+            || label_lr_scale.is_some()
+            || l2_energy.is_some()
+            || clip_grad.is_some()
+            || data_reinit_prob.is_some()
+            || cond_weight.is_some()
+            || negative_labels.is_some()
+            || y_sampler.is_some()
+            || predict_y_sampler.is_some()
+            || x_sampler.is_some()
+            || dmala_step.is_some()
+            || mala_noise.is_some()
+            || gen_sweeps.is_some()
+            || gen_start.is_some()
+    }
+
     /// Writes every given field into `config`.
     pub fn apply(&self, config: &mut TrainConfig) {
         macro_rules! set {
@@ -95,6 +149,9 @@ impl Overrides {
         );
         if let Some(r) = &self.recovery {
             config.recovery = r.clone();
+        }
+        if let Some(n) = self.max_recoveries {
+            config.recovery.max_recoveries = n;
         }
         if let Some(a) = self.dmala_step {
             config.dmala.step_size = a;

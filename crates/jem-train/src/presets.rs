@@ -17,6 +17,7 @@
 //! ```
 
 use crate::config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig, YInitMode};
+use crate::health::{Expectations, Threshold};
 use crate::kernels::YSampler;
 use crate::models::{Activation, CnnEnergy, LogitEnergy, MlpEnergy};
 use ebm_core::{Error, Result, YLayout};
@@ -72,6 +73,29 @@ pub fn lookup(experiment: &str, preset: &str) -> Result<TrainConfig> {
                 format!("expected one of {}", names.join(", ")),
             )
         })
+}
+
+/// The floors and bars of `experiment` (see [`crate::health`]): the floors for every preset
+/// but `tiny` (seconds of training, for smoke tests: at chance by design), the bars for its
+/// `default` only (the one they were measured with); unknown names are an
+/// [`Error::InvalidConfig`].
+pub fn expectations(experiment: &str, preset: &str) -> Result<Expectations> {
+    lookup(experiment, preset)?;
+    let mut e = match experiment {
+        "toy" => toy::expectations(),
+        "mnist" => mnist::expectations(),
+        _ => dsprites::expectations(),
+    };
+    match preset {
+        "default" => {}
+        "tiny" => e = Expectations::default(),
+        _ => e.bars.clear(),
+    }
+    Ok(e)
+}
+
+fn thresholds(pairs: &[(&str, f64)]) -> Vec<Threshold> {
+    pairs.iter().map(|(m, v)| Threshold::new(m, *v)).collect()
 }
 
 /// A few seconds end to end from any preset: 4 iterations of batch 16, 2 sweeps, a 64-state
@@ -145,6 +169,24 @@ pub mod toy {
     /// [`tiny_from`] the default.
     pub fn tiny() -> TrainConfig {
         tiny_from(default())
+    }
+
+    /// Floors (chance is 0.5 per attribute): accuracies and conditional accuracy ≥ 0.75.
+    /// Bars of the default: energy- and sample-based accuracy ≥ 0.99 (the paper's toy
+    /// accuracy), conditional accuracy ≥ 0.90.
+    pub fn expectations() -> Expectations {
+        Expectations {
+            floors: thresholds(&[
+                ("energy_accuracy", 0.75),
+                ("sample_accuracy", 0.75),
+                ("conditional_accuracy", 0.75),
+            ]),
+            bars: thresholds(&[
+                ("energy_accuracy", 0.99),
+                ("sample_accuracy", 0.99),
+                ("conditional_accuracy", 0.90),
+            ]),
+        }
     }
 }
 
@@ -234,6 +276,24 @@ pub mod mnist {
     /// [`tiny_from`] the default.
     pub fn tiny() -> TrainConfig {
         tiny_from(default())
+    }
+
+    /// Floors (chance is 0.1): accuracies and conditional accuracy ≥ 0.5. Bars of the
+    /// default: energy-based accuracy ≥ 0.95, sample-based ≥ 0.93, conditional accuracy (the
+    /// judge reads the clamped class) ≥ 0.80.
+    pub fn expectations() -> Expectations {
+        Expectations {
+            floors: thresholds(&[
+                ("energy_accuracy", 0.5),
+                ("sample_accuracy", 0.5),
+                ("conditional_accuracy", 0.5),
+            ]),
+            bars: thresholds(&[
+                ("energy_accuracy", 0.95),
+                ("sample_accuracy", 0.93),
+                ("conditional_accuracy", 0.80),
+            ]),
+        }
     }
 }
 
@@ -346,6 +406,30 @@ pub mod dsprites {
     /// [`tiny_from`] the default.
     pub fn tiny() -> TrainConfig {
         tiny_from(default())
+    }
+
+    /// Floors (a bin within ±1 by chance: about 0.19): accuracies, conditional accuracy on
+    /// each coordinate and valid sprites ≥ 0.5. Bars of the default: energy-based accuracy
+    /// ≥ 0.95, sample-based ≥ 0.89, conditional accuracy ≥ 0.90 on both coordinates, valid
+    /// sprites ≥ 0.90.
+    pub fn expectations() -> Expectations {
+        let metrics = [
+            "energy_accuracy",
+            "sample_accuracy",
+            "conditional_accuracy_x",
+            "conditional_accuracy_y",
+            "sprite_valid",
+        ];
+        Expectations {
+            floors: metrics.iter().map(|m| Threshold::new(m, 0.5)).collect(),
+            bars: thresholds(&[
+                (metrics[0], 0.95),
+                (metrics[1], 0.89),
+                (metrics[2], 0.90),
+                (metrics[3], 0.90),
+                (metrics[4], 0.90),
+            ]),
+        }
     }
 }
 

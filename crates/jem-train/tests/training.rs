@@ -1132,3 +1132,55 @@ fn a_gap_rollback_goes_back_to_before_the_gap() {
         e.rolled_back_to
     );
 }
+
+/// The collapse detector follows the L2 penalty: with no absolute limit, a gap beyond half its
+/// bound `1/l2_energy` for `patience` iterations is a collapse, named with its share of the
+/// bound; the recovery raises the penalty to `min_l2_energy` and re-initialises the share of
+/// the buffer asked for. The same run without the poison has no recovery (no false alarm).
+#[test]
+fn a_gap_at_the_penalty_bound_is_a_collapse_whatever_the_penalty() {
+    let _rng = rng_lock();
+    let cfg = |_: ()| TrainConfig {
+        iterations: 16,
+        l2_energy: 1e-4,
+        recovery: jem_train::RecoveryConfig {
+            enabled: true,
+            snapshot_every: 2,
+            max_recoveries: 1,
+            max_energy_gap: 0.0,
+            max_gap_fraction: 0.5,
+            energy_gap_patience: 3,
+            min_l2_energy: 2e-4,
+            reinit_buffer: 0.5,
+            ..Default::default()
+        },
+        max_abs_energy: 0.0,
+        ..tiny_config()
+    };
+    assert_eq!(cfg(()).recovery.gap_limit(1e-4), Some(5e3));
+    assert_eq!(cfg(()).recovery.gap_limit(0.0), None);
+    // Healthy: no recovery.
+    let scale = Rc::new(Cell::new(1.0));
+    let mut t = poisoned_trainer(cfg(()), &scale);
+    let mut rec = Recorder::default();
+    t.train(&mut Source::new(false), &TrainOptions::default(), &mut rec)
+        .unwrap();
+    assert!(rec.events.is_empty(), "false alarm: {:?}", rec.events);
+    // From batch 7 to 9 the energies are scaled by 1e7: |gap| far beyond 5e3 for 3 iterations.
+    let mut t = poisoned_trainer(cfg(()), &scale);
+    let s2 = scale.clone();
+    let mut data = Source::new(false);
+    data.hook = Box::new(move |call| s2.set(if (7..10).contains(&call) { 1e7 } else { 1.0 }));
+    let mut rec = Recorder::default();
+    let (_, summary) = t
+        .train(&mut data, &TrainOptions::default(), &mut rec)
+        .unwrap();
+    assert_eq!(summary.iterations, 16);
+    assert_eq!(rec.events.len(), 1, "{:?}", rec.events);
+    let e = &rec.events[0];
+    assert!(e.cause.contains("of its bound 1/l2_energy"), "{}", e.cause);
+    assert!(e.rolled_back_to <= 7, "rolled back to {}", e.rolled_back_to);
+    assert_eq!(e.l2_energy, 2e-4);
+    assert!(e.remedy.contains("50 % of the buffer"), "{}", e.remedy);
+    assert_eq!(t.config().l2_energy, 2e-4);
+}

@@ -144,6 +144,7 @@ impl<M: JointEnergy> Trainer<M> {
             y_init: self.y_init.clone(),
             recoveries: self.recoveries.clone(),
         };
+        let healthy = self.gap_healthy();
         checkpoint::write_atomically(dir, self.iteration, |tmp| {
             let file_err = |p: PathBuf, e: tch::TchError| Error::file(p, e.to_string());
             let p = tmp.join("model.safetensors");
@@ -162,6 +163,10 @@ impl<M: JointEnergy> Trainer<M> {
                 &p,
             )
             .map_err(|e| file_err(p.clone(), e))?;
+            if healthy {
+                let p = tmp.join(checkpoint::HEALTHY);
+                std::fs::write(&p, b"").map_err(|e| Error::io(&p, "cannot write", e))?;
+            }
             let p = tmp.join("state.json");
             let text =
                 serde_json::to_string_pretty(&state).map_err(|e| Error::file(&p, e.to_string()))?;

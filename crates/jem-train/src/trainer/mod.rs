@@ -189,6 +189,8 @@ struct Session<M> {
     snapshot: Option<recovery::Snapshot>,
     /// Consecutive iterations with the energy gap beyond its limit.
     gap_streak: usize,
+    /// The current snapshot interval: its first iteration and the largest `|gap|` in it.
+    gap_window: (usize, f64),
     /// Checkpoints skipped by `resume` (unloadable), with the reason.
     resume_skipped: Vec<(PathBuf, String)>,
     /// The data-parallel group (`None`: a single process).
@@ -204,6 +206,7 @@ impl<M> Session<M> {
             clock: Instant::now(),
             snapshot: None,
             gap_streak: 0,
+            gap_window: (0, 0.0),
             resume_skipped: Vec::new(),
             group: None,
             all_reduce_seconds: 0.0,
@@ -418,18 +421,7 @@ impl<M: JointEnergy> Trainer<M> {
                 });
             }
             let policy = self.config.recovery.clone();
-            // Snapshots only of healthy states: not while the energy gap is beyond its limit, so
-            // that a rollback for a persistent gap goes back to before the gap opened.
-            if policy.enabled
-                && self.session.gap_streak == 0
-                && self
-                    .session
-                    .snapshot
-                    .as_ref()
-                    .is_none_or(|s| self.iteration >= s.iteration + policy.snapshot_every)
-            {
-                self.take_snapshot()?;
-            }
+            self.maybe_snapshot()?;
             tch::manual_seed(iteration_seed(self.rank_seed(), self.iteration, 3));
             let b = data.next_batch(self.config.batch_size, self.device)?;
             let step = self.step(&LabelledBatch {
@@ -445,27 +437,15 @@ impl<M: JointEnergy> Trainer<M> {
                 }
                 Err(e) => return Err(e),
             };
-            if policy.max_energy_gap > 0.0 {
-                let gap = report.f_pos - report.f_neg;
-                if gap.abs() > policy.max_energy_gap {
-                    self.session.gap_streak += 1;
-                } else {
-                    self.session.gap_streak = 0;
+            if let Some(what) = self.gap_check(report.f_pos, report.f_neg) {
+                if policy.enabled {
+                    self.recover(report.iteration, what, observer)?;
+                    continue;
                 }
-                if self.session.gap_streak >= policy.energy_gap_patience {
-                    let what = format!(
-                        "energy gap mean f⁺ − mean f⁻ = {gap:.3} beyond ±{} for {} iterations",
-                        policy.max_energy_gap, policy.energy_gap_patience
-                    );
-                    if policy.enabled {
-                        self.recover(report.iteration, what, observer)?;
-                        continue;
-                    }
-                    return Err(Error::Diverged {
-                        iteration: report.iteration,
-                        what,
-                    });
-                }
+                return Err(Error::Diverged {
+                    iteration: report.iteration,
+                    what,
+                });
             }
             report.seconds -= side_seconds;
             observer.on_iteration(&report);

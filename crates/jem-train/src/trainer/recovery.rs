@@ -72,6 +72,70 @@ pub fn recovery_seed(seed: u64, attempt: usize) -> u64 {
 }
 
 impl<M: JointEnergy> Trainer<M> {
+    /// At the start of an iteration: takes a snapshot when one is due (every
+    /// `snapshot_every` iterations) and the interval since the previous one was healthy
+    /// (every gap within half the gap limit, none beyond it now), or when there is none yet.
+    pub(super) fn maybe_snapshot(&mut self) -> Result<()> {
+        let policy = &self.config.recovery;
+        if !policy.enabled {
+            return Ok(());
+        }
+        let start = self.session.gap_window.0;
+        let first = self.session.snapshot.is_none();
+        if !first && self.iteration < start + policy.snapshot_every {
+            return Ok(());
+        }
+        if self.gap_healthy() || first {
+            self.take_snapshot()?;
+        }
+        self.session.gap_window = (self.iteration, 0.0);
+        Ok(())
+    }
+
+    /// Whether the current snapshot interval is healthy: no gap beyond the limit now and
+    /// every gap in it within half the limit (always, without a gap limit).
+    pub(super) fn gap_healthy(&self) -> bool {
+        self.session.gap_streak == 0
+            && self
+                .config
+                .recovery
+                .gap_limit(self.config.l2_energy)
+                .is_none_or(|limit| self.session.gap_window.1 <= 0.5 * limit)
+    }
+
+    /// After an iteration: the collapse detector (see [`crate::RecoveryConfig`]). Returns
+    /// the cause when `|gap|` has been beyond the gap limit for `energy_gap_patience`
+    /// iterations in a row.
+    pub(super) fn gap_check(&mut self, f_pos: f64, f_neg: f64) -> Option<String> {
+        let policy = &self.config.recovery;
+        let limit = policy.gap_limit(self.config.l2_energy)?;
+        let gap = f_pos - f_neg;
+        let s = &mut self.session;
+        s.gap_window.1 = s.gap_window.1.max(gap.abs());
+        if gap.abs() > limit {
+            s.gap_streak += 1;
+        } else {
+            s.gap_streak = 0;
+        }
+        if s.gap_streak < policy.energy_gap_patience {
+            return None;
+        }
+        let c = self.config.l2_energy;
+        let bound = if c > 0.0 {
+            format!(
+                " ({:.0} % of its bound 1/l2_energy = {:.3}: the negative chains have left the data)",
+                100.0 * gap.abs() * c,
+                1.0 / c
+            )
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "energy gap mean f⁺ − mean f⁻ = {gap:.3} beyond ±{limit:.3} for {} iterations{bound}",
+            policy.energy_gap_patience
+        ))
+    }
+
     /// Copies the training state (parameters, EMA, optimiser, buffer) for a later rollback.
     pub(super) fn take_snapshot(&mut self) -> Result<()> {
         self.session.snapshot = Some(Snapshot {
@@ -139,14 +203,37 @@ impl<M: JointEnergy> Trainer<M> {
         let c = &mut self.config;
         c.lr *= policy.lr_factor;
         c.sweeps += policy.add_sweeps;
-        c.l2_energy += policy.add_l2_energy;
+        c.langevin.step_size *= policy.langevin_step_factor;
+        c.l2_energy = (c.l2_energy + policy.add_l2_energy).max(policy.min_l2_energy);
         c.seed = recovery_seed(old.seed, attempt);
-        let mut remedy = vec![format!("lr {:.3e} → {:.3e}", old.lr, c.lr)];
+        let mut remedy = Vec::new();
+        if c.lr != old.lr {
+            remedy.push(format!("lr {:.3e} → {:.3e}", old.lr, c.lr));
+        }
+        if c.langevin.step_size != old.langevin.step_size {
+            remedy.push(format!(
+                "Langevin step {:.3e} → {:.3e}",
+                old.langevin.step_size, c.langevin.step_size
+            ));
+        }
         if policy.add_sweeps > 0 {
             remedy.push(format!("sweeps {} → {}", old.sweeps, c.sweeps));
         }
-        if policy.add_l2_energy > 0.0 {
+        if c.l2_energy != old.l2_energy {
             remedy.push(format!("L2 {} → {}", old.l2_energy, c.l2_energy));
+        }
+        if policy.reinit_buffer > 0.0 {
+            tch::manual_seed(c.seed as i64);
+            self.buffer.reinit_fraction(
+                policy.reinit_buffer,
+                &self.x_init,
+                &self.y_init,
+                &self.layout,
+            )?;
+            remedy.push(format!(
+                "{:.0} % of the buffer re-initialised",
+                100.0 * policy.reinit_buffer
+            ));
         }
         remedy.push(format!("new seed {}", c.seed));
         let event = RecoveryEvent {
@@ -160,6 +247,7 @@ impl<M: JointEnergy> Trainer<M> {
             seed: c.seed,
         };
         self.session.gap_streak = 0;
+        self.session.gap_window = (rolled_back_to, 0.0);
         observer.on_recovery(&event);
         self.recoveries.push(event);
         Ok(())
