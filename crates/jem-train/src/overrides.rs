@@ -161,3 +161,57 @@ impl Overrides {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_changes_training() {
+        assert!(!Overrides::default().changes_training());
+        let o = Overrides {
+            seed: Some(3),
+            eval_every: Some(10),
+            eval_examples: Some(100),
+            recovery: Some(RecoveryConfig::default()),
+            max_recoveries: Some(1),
+            ..Default::default()
+        };
+        assert!(!o.changes_training());
+        for o in [
+            Overrides {
+                lr: Some(1e-9),
+                ..Default::default()
+            },
+            Overrides {
+                iterations: Some(20),
+                ..Default::default()
+            },
+            Overrides {
+                gen_start: Some(GenerationStart::Noise),
+                ..Default::default()
+            },
+        ] {
+            assert!(o.changes_training(), "{o:?}");
+        }
+    }
+
+    /// Only the given keys change: no recovery flag keeps the run's policy, and
+    /// `max_recoveries` alone changes just that field.
+    #[test]
+    fn recovery_changes_only_when_given() {
+        let mut c = TrainConfig {
+            recovery: RecoveryConfig::on(),
+            ..TrainConfig::default()
+        };
+        Overrides::default().apply(&mut c);
+        assert_eq!(c.recovery, RecoveryConfig::on());
+        Overrides {
+            max_recoveries: Some(7),
+            ..Default::default()
+        }
+        .apply(&mut c);
+        assert_eq!(c.recovery.max_recoveries, 7);
+        assert!(c.recovery.enabled);
+    }
+}

@@ -437,6 +437,37 @@ pub mod dsprites {
 mod tests {
     use super::*;
 
+    /// The floors apply to every preset but `tiny`, the bars to `default` only, and every
+    /// default preset has bars; the seed-17 collapse of the dSprites default
+    /// (0.145 / 0.104 / 0.001 / 0.003 / 0.014) fails its floors.
+    #[test]
+    fn expectations_per_preset() {
+        for e in EXPERIMENTS {
+            let d = expectations(e, "default").unwrap();
+            assert!(!d.floors.is_empty() && !d.bars.is_empty(), "{e}");
+            for f in &d.floors {
+                let bar = d.bars.iter().find(|b| b.metric == f.metric).unwrap();
+                assert!(f.min < bar.min, "{e}: floor {} above its bar", f.metric);
+            }
+            let p = expectations(e, "paper").unwrap();
+            assert!(!p.floors.is_empty() && p.bars.is_empty(), "{e}");
+            assert_eq!(expectations(e, "tiny").unwrap(), Expectations::default());
+        }
+        assert!(expectations("toy", "nope").is_err());
+        let collapsed: std::collections::BTreeMap<String, f64> = [
+            ("energy_accuracy", 0.145),
+            ("sample_accuracy", 0.104),
+            ("conditional_accuracy_x", 0.001),
+            ("conditional_accuracy_y", 0.003),
+            ("sprite_valid", 0.014),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+        let r = dsprites::expectations().check(&collapsed, true);
+        assert!(!r.healthy && r.failures.len() == 10, "{r:?}");
+    }
+
     #[test]
     fn every_preset_is_valid_and_found_by_name() {
         for e in EXPERIMENTS {
