@@ -113,7 +113,7 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let c = &args.common;
     let (device, mut config) = c.start("mnist")?;
-    let preset_default = if c.preset == "paper" {
+    let preset_default = if c.preset() == "paper" {
         Energy::Mlp
     } else {
         Energy::Cnn

@@ -128,6 +128,26 @@ fn toy_runs_end_to_end_and_resumes() {
     let ckpt = out.path().join("checkpoints");
     run(&["--resume", ckpt.to_str().unwrap(), "--iterations", "6"]);
     assert_eq!(metrics(out.path())["iterations"].as_u64(), Some(6));
+    // Without `--preset`, a resumed run keeps its own preset (read from its config.json), so
+    // the smoke-test run is not judged against the default's floors (it would fail them).
+    let m = run_ok(
+        "toy",
+        &[
+            "--resume",
+            out.path().to_str().unwrap(),
+            "--iterations",
+            "8",
+            "--eval-examples",
+            "16",
+        ],
+        out.path(),
+    );
+    assert_eq!(m["iterations"].as_u64(), Some(8));
+    assert_eq!(m["healthy"], true, "{m}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["preset"], "tiny", "{config}");
 }
 
 #[test]

@@ -24,9 +24,10 @@ pub struct CommonArgs {
     /// Hyper-parameter preset: `default` (fast), `paper` (the paper's table, verbatim) or
     /// `tiny` (seconds; smoke tests only); dSprites also `conditional` (the paper's CNN with
     /// an extra conditional term of weight 1, the previous default) and `paper-objective` (the
-    /// paper's CNN, objective and samplers on a similar budget).
-    #[arg(long, default_value = "default")]
-    pub preset: String,
+    /// paper's CNN, objective and samplers on a similar budget). Default: `default`; on
+    /// `--resume`, the resumed run's (its `config.json`).
+    #[arg(long)]
+    pub preset: Option<String>,
     /// Seed of every random choice.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -85,6 +86,10 @@ pub struct CommonArgs {
     /// MALA's proposal noise scale σ (drift σ²/2) when `--x-sampler mala`.
     #[arg(long)]
     pub mala_noise: Option<f64>,
+    /// Langevin's drift coefficient `ε²/2λ` on `∇ₓf` (its noise scale kept) when
+    /// `--x-sampler langevin`; lower it when the negative chains leave the data.
+    #[arg(long)]
+    pub langevin_step: Option<f64>,
     /// Probability of restarting a negative chain at a data point of the batch (labels from
     /// q₀) instead of its buffer state (0 = the paper).
     #[arg(long)]
@@ -154,6 +159,7 @@ impl CommonArgs {
             predict_y_sampler: self.predict_y_sampler.map(Some),
             x_sampler: self.x_sampler,
             mala_noise: self.mala_noise,
+            langevin_step: self.langevin_step,
             dmala_step: self.dmala_step,
             eval_every: self.eval_every,
             eval_examples: self.eval_examples,
@@ -171,10 +177,31 @@ impl CommonArgs {
         }
     }
 
-    /// The preset named by `--preset` of `experiment` (`jem_train::presets`), with the
-    /// overriding flags applied.
+    /// The run's preset: `--preset` if given; else, on `--resume DIR`, the one recorded in the
+    /// resumed run's `config.json` (in `DIR` or up to two folders above it, so that a run
+    /// folder, its `checkpoints/` or one checkpoint can be given); else `default`. The
+    /// preset decides which floors and bars the end-of-run health check applies, so a resumed
+    /// smoke-test (`tiny`) run is not judged against a real preset's floors.
+    pub fn preset(&self) -> String {
+        if let Some(p) = &self.preset {
+            return p.clone();
+        }
+        self.resume
+            .as_deref()
+            .and_then(|dir| {
+                dir.ancestors().take(3).find_map(|d| {
+                    let text = fs::read_to_string(d.join("config.json")).ok()?;
+                    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+                    v.get("preset")?.as_str().map(str::to_string)
+                })
+            })
+            .unwrap_or_else(|| "default".to_string())
+    }
+
+    /// The preset of [`preset`](Self::preset) of `experiment` (`jem_train::presets`), with
+    /// the overriding flags applied.
     pub fn resolve_config(&self, experiment: &str) -> Result<jem_train::TrainConfig> {
-        let mut config = jem_train::presets::lookup(experiment, &self.preset)?;
+        let mut config = jem_train::presets::lookup(experiment, &self.preset())?;
         self.overrides().apply(&mut config);
         if let Some(b) = self.batch_size {
             if self.resume.is_some() {

@@ -101,7 +101,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
     }
     let resolved = serde_json::json!({
         "objective": trainer.config().objective_summary(),
-        "experiment": experiment, "preset": c.preset, "device": format!("{device:?}"),
+        "experiment": experiment, "preset": c.preset(), "device": format!("{device:?}"),
         "missing_labels": c.missing_labels, "threads": c.threads, "resumed_from": c.resume,
         "ranks": world,
         "options": extra, "train": trainer.config(),
@@ -110,8 +110,19 @@ pub fn train<M: JointEnergy, D: DataSource>(
     let t = trainer.config();
     eprintln!("{experiment}: objective: {}", t.objective_summary());
     eprintln!(
-        "{experiment}: preset {}, {} iterations (from {}), batch {}, {} sweeps, lr {}, device {device:?}, out {}",
-        c.preset, t.iterations, trainer.iteration(), t.batch_size, t.sweeps, t.lr, c.out_dir.display()
+        "{experiment}: preset {}, {} iterations (from {}), batch {}, {} sweeps, lr {}, Langevin \
+         drift {} noise {} (ε {:.3e}, λ {:.3e}), device {device:?}, out {}",
+        c.preset(),
+        t.iterations,
+        trainer.iteration(),
+        t.batch_size,
+        t.sweeps,
+        t.lr,
+        t.langevin.step_size,
+        t.langevin.noise_scale,
+        t.langevin.to_paper().0,
+        t.langevin.to_paper().1,
+        c.out_dir.display()
     );
     let mut observer = RunObserver::new(&out_dir, t.iterations, trainer.iteration())?;
     let ckpt = out_dir.join("checkpoints");
@@ -250,7 +261,7 @@ pub fn finish(
             obj.extend(more);
         }
     }
-    let expect = jem_train::presets::expectations(experiment, &c.preset)?;
+    let expect = jem_train::presets::expectations(experiment, &c.preset())?;
     let values: std::collections::BTreeMap<String, f64> = final_metrics
         .as_object()
         .map(|o| {
