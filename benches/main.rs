@@ -4,6 +4,7 @@
 //! torus).
 //!
 //! Benchmark IDs: `gwg_step/{toy,mnist,dsprites,ising10x10,potts10x10k3}`,
+//! `{gwg,dmala}_step/{bits64,bits256,bits1024,bits4096,groups64x16}` (growth in `D`),
 //! `langevin_step/{toy,mnist,dsprites}`, `mwg_sweep/{toy,mnist,dsprites}` and
 //! `train_iter/{toy,mnist,dsprites}`. One iteration of a sampler benchmark is a run of the
 //! paper's number of steps on the paper's batch of chains (toy 1000 × 20, MNIST 100 × 40,

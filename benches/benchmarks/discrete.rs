@@ -2,12 +2,18 @@
 //! `gwg_step/potts10x10k3`: 100 chains, 100 GWG steps per iteration (one proposed change per
 //! site on average), on a 10 × 10 periodic lattice with coupling `J = 0.4`.
 //!
-//! Both are [`JointEnergy`]s with a dummy continuous block `x` `[B, 1]` that `f` ignores.
+//! Scaling in the number of label columns `D`: `gwg_step/bits{64,256,1024,4096}` and
+//! `dmala_step/bits{64,256,1024,4096}` on a periodic Ising chain of `D` bits, and
+//! `{gwg,dmala}_step/groups64x16` on a Potts chain of 64 groups of 16 values (`D = 1024`):
+//! 100 chains, 10 steps per iteration. The chain energies cost `O(B·D)`, so the time per step
+//! measures the kernels' own growth in `D` (linear: every column map is a length-`D` index).
+//!
+//! All are [`JointEnergy`]s with a dummy continuous block `x` `[B, 1]` that `f` ignores.
 
 use super::{bench_chain, configure, criterion, setup};
 use criterion::{criterion_group, Criterion};
 use ebm_core::{DiscreteKernel, JointEnergy, JointState, YInit, YLayout};
-use samplers_disc::{Gwg, GwgConfig};
+use samplers_disc::{Dmala, DmalaConfig, Gwg, GwgConfig};
 use tch::{Kind, Tensor};
 
 const SIDE: i64 = 10;
@@ -54,6 +60,86 @@ impl JointEnergy for Potts {
     }
 }
 
+/// Periodic Ising chain `log p(y) = J Σ_i s_i s_{i+1}`, `s = 2y − 1`, over `D` bits.
+struct IsingChain {
+    layout: YLayout,
+}
+
+impl JointEnergy for IsingChain {
+    fn y_layout(&self) -> &YLayout {
+        &self.layout
+    }
+    fn log_density_from_features(&self, _h: &Tensor, y: &Tensor) -> Tensor {
+        let s = y * 2.0 - 1.0;
+        (&s * s.roll([1], [1])).sum_dim_intlist([1i64].as_slice(), false, s.kind()) * COUPLING
+    }
+}
+
+/// Periodic Potts chain `log p(y) = J Σ_i [y_i = y_{i+1}]` over `groups` one-hot groups of
+/// `states` values.
+struct PottsChain {
+    layout: YLayout,
+    states: i64,
+}
+
+impl JointEnergy for PottsChain {
+    fn y_layout(&self) -> &YLayout {
+        &self.layout
+    }
+    fn log_density_from_features(&self, _h: &Tensor, y: &Tensor) -> Tensor {
+        let s = y.view([y.size()[0], -1, self.states]);
+        (&s * s.roll([1], [1])).sum_dim_intlist([1i64, 2].as_slice(), false, s.kind()) * COUPLING
+    }
+}
+
+/// Steps per iteration of the scaling benchmarks.
+const SCALING_STEPS: usize = 10;
+
+fn bench_scaling(c: &mut Criterion, kernel: &str, id: &str, energy: &dyn JointEnergy) {
+    let device = setup();
+    let mut group = c.benchmark_group(format!("{kernel}_step"));
+    configure(&mut group, CHAINS as u64 * SCALING_STEPS as u64);
+    let x0 = Tensor::zeros([CHAINS, 1], (Kind::Float, device));
+    let y0 = YInit::Uniform
+        .sample(energy.y_layout(), CHAINS, device, Kind::Float)
+        .expect("uniform start");
+    let gwg = Gwg::new(GwgConfig::default()).expect("valid GWG config");
+    let dmala = Dmala::new(DmalaConfig::default()).expect("valid DMALA config");
+    bench_chain(
+        &mut group,
+        id,
+        device,
+        || JointState::new(energy, &x0, &y0).expect("valid chains"),
+        |mut s| {
+            for _ in 0..SCALING_STEPS {
+                s = if kernel == "gwg" {
+                    gwg.step(energy, s).expect("GWG step").0
+                } else {
+                    dmala.step(energy, s).expect("DMALA step").0
+                };
+            }
+            s
+        },
+    );
+    group.finish();
+}
+
+fn scaling(c: &mut Criterion) {
+    for kernel in ["gwg", "dmala"] {
+        for bits in [64usize, 256, 1024, 4096] {
+            let energy = IsingChain {
+                layout: YLayout::binary(bits).expect("valid layout"),
+            };
+            bench_scaling(c, kernel, &format!("bits{bits}"), &energy);
+        }
+        let energy = PottsChain {
+            layout: YLayout::categorical(vec![16; 64]).expect("valid layout"),
+            states: 16,
+        };
+        bench_scaling(c, kernel, "groups64x16", &energy);
+    }
+}
+
 fn bench_model(c: &mut Criterion, id: &str, energy: &dyn JointEnergy) {
     let device = setup();
     let mut group = c.benchmark_group("gwg_step");
@@ -96,5 +182,5 @@ fn potts(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = criterion();
-    targets = ising, potts
+    targets = ising, potts, scaling
 }

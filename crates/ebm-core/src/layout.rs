@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 /// Layout of the discrete block `y` `[B, D]`: one-hot groups first, then binary bits.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct YLayout {
     groups: Vec<usize>,
     bits: usize,
@@ -232,34 +232,49 @@ impl YLayout {
 
 /// Device tensors that map columns of `y` to variables, used by the discrete kernels.
 ///
-/// Built once per sampler state (not per step).
+/// Every map is a vector of length `D` or `V`, so memory and the cost of each use grow
+/// linearly in `D`: sums over a variable's columns are segment operations (`index_add` into
+/// `[B, V]`, then `index_select` back to `[B, D]`), not products with a dense `[D, D]` matrix.
+/// [`ColumnMaps::for_layout`] builds them once per `(layout, device, kind)` and hands out
+/// shallow copies (shared storage, no host loop and no host-to-device copy per state).
 #[derive(Debug)]
 pub struct ColumnMaps {
-    /// `[D, D]` float: 1 where two columns belong to the same variable (diagonal included).
-    pub same_var: Tensor,
     /// `[D]` bool: true for columns of categorical groups, false for bits.
     pub categorical: Tensor,
     /// `[D]` int64: the variable index of every column.
     pub var_of_col: Tensor,
     /// `[D]` int64: the value a column stands for (position in its group; 1 for a bit).
     pub value_of_col: Tensor,
-    /// `[D, V]` float: one-hot of each column's variable (sums columns into variables).
-    pub col_to_var: Tensor,
     /// `[V]` int64: number of values of each variable.
     pub cardinality: Tensor,
     max_cardinality: i64,
+    num_vars: i64,
+}
+
+/// The key of the per-layout cache of [`ColumnMaps::for_layout`].
+type MapsKey = (YLayout, Device, Kind);
+
+/// Entries kept by the cache before it is emptied (a program uses a handful of layouts).
+const MAPS_CACHE_LIMIT: usize = 64;
+
+fn maps_cache() -> &'static std::sync::Mutex<std::collections::HashMap<MapsKey, ColumnMaps>> {
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<MapsKey, ColumnMaps>>,
+    > = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
 }
 
 impl ColumnMaps {
-    /// Builds the maps for `layout` on `device` with float kind `kind`.
-    pub fn new(layout: &YLayout, device: Device, kind: Kind) -> Self {
+    /// Builds the maps for `layout` on `device` (one host loop over the `D` columns and four
+    /// small host-to-device copies). `kind` is the float kind of the states they serve; the
+    /// maps themselves are integer and bool. Prefer [`ColumnMaps::for_layout`], which does
+    /// this once per layout.
+    pub fn new(layout: &YLayout, device: Device, _kind: Kind) -> Self {
         let d = layout.dim();
-        let mut same = vec![0f32; d * d];
         let mut cat = vec![false; d];
         let mut var = vec![0i64; d];
         let mut val = vec![0i64; d];
         let nv = layout.num_vars();
-        let mut c2v = vec![0f32; d * nv];
         let card: Vec<i64> = (0..nv).map(|v| layout.cardinality(v) as i64).collect();
         for v in 0..nv {
             let r = layout.columns(v);
@@ -270,27 +285,51 @@ impl ColumnMaps {
                 } else {
                     (i - r.start) as i64
                 };
-                c2v[i * nv + v] = 1.0;
                 cat[i] = !layout.is_bit(v);
-                for j in r.clone() {
-                    same[i * d + j] = 1.0;
-                }
             }
         }
         Self {
-            same_var: Tensor::from_slice(&same)
-                .view([d as i64, d as i64])
-                .to_kind(kind)
-                .to_device(device),
             categorical: Tensor::from_slice(&cat).to_device(device),
             var_of_col: Tensor::from_slice(&var).to_device(device),
             value_of_col: Tensor::from_slice(&val).to_device(device),
-            col_to_var: Tensor::from_slice(&c2v)
-                .view([d as i64, nv as i64])
-                .to_kind(kind)
-                .to_device(device),
             cardinality: Tensor::from_slice(&card).to_device(device),
             max_cardinality: card.iter().copied().max().unwrap_or(2),
+            num_vars: nv as i64,
+        }
+    }
+
+    /// The maps of `layout` on `device`, built on the first call for this
+    /// `(layout, device, kind)` and shared afterwards: the tensors returned are shallow copies
+    /// of the cached ones (the same storage; the maps are never written).
+    pub fn for_layout(layout: &YLayout, device: Device, kind: Kind) -> Self {
+        let key = (layout.clone(), device, kind);
+        let mut cache = match maps_cache().lock() {
+            Ok(c) => c,
+            // A panic while the lock was held cannot leave a half-written entry (entries are
+            // inserted whole), so the cache stays usable.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(m) = cache.get(&key) {
+            return m.shallow_clone();
+        }
+        if cache.len() >= MAPS_CACHE_LIMIT {
+            cache.clear();
+        }
+        let m = Self::new(layout, device, kind);
+        let out = m.shallow_clone();
+        cache.insert(key, m);
+        out
+    }
+
+    /// A copy sharing every tensor's storage.
+    pub fn shallow_clone(&self) -> Self {
+        Self {
+            categorical: self.categorical.shallow_clone(),
+            var_of_col: self.var_of_col.shallow_clone(),
+            value_of_col: self.value_of_col.shallow_clone(),
+            cardinality: self.cardinality.shallow_clone(),
+            max_cardinality: self.max_cardinality,
+            num_vars: self.num_vars,
         }
     }
 
@@ -300,9 +339,40 @@ impl ColumnMaps {
         self.max_cardinality
     }
 
+    /// The number of variables `V` (groups and bits), from the layout.
+    pub fn num_vars(&self) -> i64 {
+        self.num_vars
+    }
+
     /// Expands a per-variable mask `[B, V]` (or `[V]`) to a per-column mask `[B, D]` (or `[D]`).
     pub fn expand_var_mask(&self, var_mask: &Tensor) -> Tensor {
         var_mask.index_select(-1, &self.var_of_col)
+    }
+
+    /// Sums `t` `[B, D]` over the columns of each variable: `[B, V]` (float kinds).
+    /// Cost `O(B·D)`.
+    pub fn sum_per_var(&self, t: &Tensor) -> Tensor {
+        let b = t.size()[0];
+        Tensor::zeros([b, self.num_vars], (t.kind(), t.device())).index_add(1, &self.var_of_col, t)
+    }
+
+    /// For every column, the sum of `t` `[B, D]` over the columns of the same variable:
+    /// `[B, D]` — for one-hot `y`, `sum_within_var(g * y)` puts `g` at each group's current
+    /// value in every column of the group (and leaves a bit's own value). Cost `O(B·D)`.
+    pub fn sum_within_var(&self, t: &Tensor) -> Tensor {
+        self.sum_per_var(t).index_select(1, &self.var_of_col)
+    }
+
+    /// Whether any column of each variable is set in the bool mask `m` `[B, D]`: `[B, V]`.
+    pub fn any_per_var(&self, m: &Tensor) -> Tensor {
+        self.sum_per_var(&m.to_kind(Kind::Float)).gt(0.0)
+    }
+
+    /// `[B, D]` bool: the columns of the variable that column `cell[b]` belongs to, for each
+    /// chain (`cell` `[B]` int64). Cost `O(B·D)`.
+    pub fn same_var_as(&self, cell: &Tensor) -> Tensor {
+        let var = self.var_of_col.index_select(0, cell); // [B]
+        self.var_of_col.unsqueeze(0).eq_tensor(&var.unsqueeze(1))
     }
 }
 
@@ -357,17 +427,47 @@ mod tests {
         assert!(l.validate("t", "y", &ints).is_err());
     }
 
+    /// The segment operations agree with the dense same-variable matrix they replace, on a
+    /// layout of groups and bits.
     #[test]
     fn column_maps() {
-        let l = YLayout::new(vec![2], 2).unwrap();
+        let l = YLayout::new(vec![2, 3], 2).unwrap();
         let m = ColumnMaps::new(&l, Device::Cpu, Kind::Double);
-        let expected = Tensor::from_slice(&[
-            1.0f64, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
-        ])
-        .view([4, 4]);
-        assert!(m.same_var.equal(&expected));
-        let mask = Tensor::from_slice(&[true, false, true]).view([1, 3]);
-        let cols = m.expand_var_mask(&mask);
-        assert!(cols.equal(&Tensor::from_slice(&[true, true, false, true]).view([1, 4])));
+        // The dense [D, D] map: 1 where two columns belong to the same variable.
+        let d = l.dim();
+        let mut same = vec![0f64; d * d];
+        for v in 0..l.num_vars() {
+            for i in l.columns(v) {
+                for j in l.columns(v) {
+                    same[i * d + j] = 1.0;
+                }
+            }
+        }
+        let same = Tensor::from_slice(&same).view([d as i64, d as i64]);
+        let t = Tensor::randn([5, d as i64], (Kind::Double, Device::Cpu));
+        assert!(m
+            .sum_within_var(&t)
+            .allclose(&t.matmul(&same), 1e-12, 1e-12, false));
+        let cell = Tensor::from_slice(&[0i64, 3, 5, 6, 1]);
+        let dense = cell
+            .one_hot(d as i64)
+            .to_kind(Kind::Double)
+            .matmul(&same)
+            .gt(0.0);
+        assert!(m.same_var_as(&cell).equal(&dense));
+        let mask =
+            Tensor::from_slice(&[true, false, false, true, false, false, false]).view([1, 7]);
+        let any = Tensor::from_slice(&[true, true, false, false]).view([1, 4]);
+        assert!(m.any_per_var(&mask).equal(&any));
+        let vmask = Tensor::from_slice(&[true, false, true, false]).view([1, 4]);
+        let cols = m.expand_var_mask(&vmask);
+        let want = Tensor::from_slice(&[true, true, false, false, false, true, false]).view([1, 7]);
+        assert!(cols.equal(&want));
+        assert_eq!(m.num_vars(), 4);
+        // The cache hands out the same storage for the same layout.
+        let a = ColumnMaps::for_layout(&l, Device::Cpu, Kind::Double);
+        let b = ColumnMaps::for_layout(&l, Device::Cpu, Kind::Double);
+        assert_eq!(a.var_of_col.data_ptr(), b.var_of_col.data_ptr());
+        assert!(a.var_of_col.equal(&m.var_of_col));
     }
 }

@@ -124,7 +124,7 @@ impl Dmala {
         let cat = cols.categorical.unsqueeze(0).expand([b, d], false);
         let neg_inf = Tensor::full([b, d], f64::NEG_INFINITY, (kind, y.device()));
         // Categorical: (g − g[current]) / 2 − 1[not current] / α.
-        let cur = (g * y).matmul(&cols.same_var);
+        let cur = cols.sum_within_var(&(g * y));
         let l_cat: Tensor = (g - &cur) / 2.0 - (1.0 - y) / a;
         // Bits: log-odds of a flip.
         let l_bit: Tensor = (1.0 - 2.0 * y) * g / 2.0 - 1.0 / (2.0 * a);

@@ -36,7 +36,7 @@ impl DiscreteKernel for ExactGibbs {
 
         // Choose one free variable per chain (uniform over free variables, Gumbel-max).
         let var_free = match state.y_free() {
-            Some(free) => free.to_kind(kind).matmul(&cols.col_to_var).gt(0.0),
+            Some(free) => cols.any_per_var(free),
             None => Tensor::ones([b, n_vars], (Kind::Bool, device)),
         };
         let has_free = var_free.any_dim(1, false);

@@ -90,7 +90,7 @@ impl Gwg {
         y_free: Option<&Tensor>,
     ) -> CellProposal {
         let cols = state.columns();
-        let current = (grad_y * y).matmul(&cols.same_var);
+        let current = cols.sum_within_var(&(grad_y * y));
         let d_cat = grad_y - &current;
         let d_bit = (1.0 - 2.0 * y) * grad_y;
         let scores = d_cat.where_self(&cols.categorical, &d_bit) / self.config.temperature;
@@ -150,7 +150,7 @@ impl Gwg {
         let y = state.y();
         let d = y.size()[1];
         let e = cell.one_hot(d).to_kind(y.kind());
-        let group = e.matmul(&cols.same_var);
+        let group = cols.same_var_as(cell).to_kind(y.kind());
         let y_new = y * (1.0 - &group) + &e * (1.0 - y);
         let reverse = (y * &group).where_self(&cols.categorical, &e);
         let reverse_cell = reverse.argmax(1, true);
