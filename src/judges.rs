@@ -32,7 +32,8 @@ fn repeated(values: impl Iterator<Item = i64>, per: i64) -> Vec<i64> {
 /// each of the 16 bins (the other sampled) → `conditional_accuracy_{x,y}` (valid sprite
 /// within ±1 bin), `conditional_exact_*`, `conditional_rank_corr_*` (clamped bin vs centroid),
 /// `conditional_valid_*`; `unconditional` free samples → `sprite_valid`. `real_within_one` is
-/// the judge's own score on the real test images, reported beside them.
+/// the judge's own score on the real test images (the smaller of its x and y rates within ±1
+/// bin), reported beside them.
 pub fn sprites<M: JointEnergy + 'static>(
     judge: SpriteJudge,
     per_bin: i64,

@@ -319,10 +319,11 @@ mod tests {
         }
     }
 
-    /// Noise is not a sprite, and its judged positions are near chance (3/16 within ±1 at
-    /// best), whatever the clamped bins were.
+    /// Noise is not a sprite (and, being invalid, never counts as within ±1 of a clamped bin);
+    /// real sprites scored against bins that are not theirs score near chance (3/16 within
+    /// ±1), so a judge that ignored the clamped bins or read every image as "right" fails.
     #[test]
-    fn noise_scores_near_chance() {
+    fn noise_and_wrong_bins_score_near_chance() {
         let d = data();
         let judge = SpriteJudge::fit(&d.train().intensities(), &d.train().labels, 16).unwrap();
         tch::manual_seed(3);
@@ -331,9 +332,20 @@ mod tests {
         assert!(SpriteJudge::valid_rate(&readings) < 0.02);
         let clamped: Vec<i64> = (0..512).map(|i| i % 16).collect();
         let s = SpriteJudge::conditional_score(&readings, 0, &clamped);
-        assert!(s.within_one < 0.2, "{s:?}");
-        assert!(s.rank_correlation.abs() < 0.2, "{s:?}");
-        // Blank images and sprites moved to the wrong bins are wrong too.
+        assert!(s.within_one < 0.02, "{s:?}");
+        // Real test sprites (valid, read where they are) against their bins moved by 8.
+        let readings = judge.read(&d.test().intensities()).unwrap();
+        let labels = Vec::<i64>::try_from(d.test().labels.reshape([-1])).unwrap();
+        for g in 0..2 {
+            let own: Vec<i64> = labels.iter().skip(g).step_by(2).copied().collect();
+            let right = SpriteJudge::conditional_score(&readings, g, &own);
+            assert!(right.within_one >= 0.98, "group {g}: {right:?}");
+            let moved: Vec<i64> = own.iter().map(|b| (b + 8) % 16).collect();
+            let wrong = SpriteJudge::conditional_score(&readings, g, &moved);
+            assert!(wrong.within_one < 0.05, "group {g}: {wrong:?}");
+            assert!(wrong.rank_correlation < 0.5, "group {g}: {wrong:?}");
+        }
+        // Blank images are not sprites.
         let blank = Tensor::zeros([4, 1, 32, 32], (Kind::Float, Device::Cpu));
         assert!(judge
             .read(&blank)
