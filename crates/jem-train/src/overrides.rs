@@ -51,6 +51,10 @@ pub struct Overrides {
     pub dmala_step: Option<f64>,
     /// MALA's noise scale σ (drift σ²/2).
     pub mala_noise: Option<f64>,
+    /// Langevin's drift coefficient `langevin.step_size` (`ε²/2λ`; its noise scale kept). A
+    /// smaller drift keeps negative chains from being thrown off the data as the model
+    /// sharpens.
+    pub langevin_step: Option<f64>,
     /// The automatic-recovery policy (replaces the whole section).
     pub recovery: Option<RecoveryConfig>,
     /// Recoveries allowed before giving up (applied after `recovery`, to whichever policy the
@@ -92,6 +96,7 @@ impl Overrides {
             x_sampler,
             dmala_step,
             mala_noise,
+            langevin_step,
             recovery: _,
             max_recoveries: _,
             eval_every: _,
@@ -116,6 +121,7 @@ impl Overrides {
             || x_sampler.is_some()
             || dmala_step.is_some()
             || mala_noise.is_some()
+            || langevin_step.is_some()
             || gen_sweeps.is_some()
             || gen_start.is_some()
     }
@@ -155,6 +161,9 @@ impl Overrides {
         }
         if let Some(a) = self.dmala_step {
             config.dmala.step_size = a;
+        }
+        if let Some(a) = self.langevin_step {
+            config.langevin.step_size = a;
         }
         if let Some(sigma) = self.mala_noise {
             config.mala = samplers_cont::MalaConfig::from_noise_scale(sigma);
