@@ -24,7 +24,8 @@ pub struct CommonArgs {
     /// Hyper-parameter preset: `default` (fast), `paper` (the paper's table, verbatim) or
     /// `tiny` (seconds; smoke tests only); dSprites also `conditional` (the paper's CNN with
     /// an extra conditional term of weight 1, the previous default) and `paper-objective` (the
-    /// paper's CNN, objective and samplers on a similar budget). Default: `default`; on
+    /// paper's CNN and samplers on a similar budget; the paper's objective plus an L2
+    /// penalty 0.01 on energies, with the negative phase Rao-Blackwellised over y). Default: `default`; on
     /// `--resume`, the resumed run's (its `config.json`).
     #[arg(long)]
     pub preset: Option<String>,
