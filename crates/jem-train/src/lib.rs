@@ -14,6 +14,7 @@ mod config;
 pub mod health;
 mod kernels;
 pub mod metrics;
+mod model;
 mod models;
 mod negative;
 mod optim;
@@ -27,6 +28,7 @@ pub use config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig, Y
 pub use health::{Expectations, HealthReport, Threshold};
 pub use kernels::{AnyContinuous, AnyDiscrete, XSampler, YSampler};
 pub use metrics::EvalMetrics;
+pub use model::JointModel;
 pub use models::{
     torch_conv2d, torch_linear, Activation, CnnEnergy, LogitEnergy, MlpEnergy, LABEL_WEIGHT_NAME,
 };

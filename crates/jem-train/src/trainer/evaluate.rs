@@ -2,17 +2,15 @@
 //! chains (conditional generation, inpainting).
 
 use super::{iteration_seed, Trainer};
-use crate::config::{GenerationStart, TrainConfig};
+use crate::config::TrainConfig;
 use crate::kernels::AnyDiscrete;
 use crate::metrics::{accuracy_per_variable, mean_ece, EvalMetrics};
-use ebm_core::{Error, JointEnergy, Result};
+use crate::model::{start_states, Starts};
+use ebm_core::{JointEnergy, Result};
 use mwg::{
     predict_by_energy, predict_by_sampling, Clamps, EnumerationConfig, SamplePredictionConfig,
 };
-use tch::{Kind, Tensor};
-
-/// Replay states scored by [`GenerationStart::Posterior`] per call.
-const POSTERIOR_POOL: i64 = 2_048;
+use tch::Tensor;
 
 impl<M: JointEnergy> Trainer<M> {
     /// Evaluates the EMA model on a labelled test set: energy-based accuracy and ECE (when the
@@ -94,75 +92,21 @@ impl<M: JointEnergy> Trainer<M> {
         fixed: &[(usize, &[i64])],
         x_fixed: Option<(&Tensor, &Tensor)>,
     ) -> Result<(Tensor, Tensor)> {
-        if n < 1 {
-            return Err(Error::config("n", n, "must be ≥ 1"));
-        }
-        let layout = &self.layout;
         let clamps = Clamps {
             labels: fixed,
             x: x_fixed,
         };
-        let targets = clamps.label_targets(layout, n, self.device)?;
-        let (x0, y0) = match self.config.gen_start {
-            GenerationStart::Noise => {
-                let x0 = self.x_init.sample(n);
-                let y0 = self.y_init.sample(layout, n, self.device, x0.kind())?;
-                (x0, y0)
-            }
-            GenerationStart::Buffer => {
-                let vals = layout.decode(&self.buffer.y); // [N, V]
-                let mut ok = Tensor::ones([n, self.buffer.len()], (Kind::Bool, self.device));
-                for (var, t) in &targets {
-                    let m = vals
-                        .select(1, *var as i64)
-                        .unsqueeze(0)
-                        .eq_tensor(&t.unsqueeze(1));
-                    ok = ok.logical_and(&m);
-                }
-                let none = ok.any_dim(1, true).logical_not();
-                let idx = ok
-                    .logical_or(&none)
-                    .to_kind(Kind::Float)
-                    .multinomial(1, true)
-                    .squeeze_dim(1);
-                (
-                    self.buffer.x.index_select(0, &idx),
-                    self.buffer.y.index_select(0, &idx),
-                )
-            }
-            GenerationStart::Posterior => {
-                // Sampling–importance–resampling: a pool of replay states (≈ samples of the
-                // model's p(x)), each chain picks one with probability ∝ p(clamped labels | x)
-                // under the EMA model (exact, by enumeration): ≈ p(x | clamped labels).
-                let pool_n = self.buffer.len().min(POSTERIOR_POOL);
-                let pool = Tensor::randperm(self.buffer.len(), (Kind::Int64, self.device))
-                    .narrow(0, 0, pool_n);
-                let pool_x = self.buffer.x.index_select(0, &pool);
-                let pool_y = self.buffer.y.index_select(0, &pool);
-                let mut log_w = Tensor::zeros([n, pool_n], (Kind::Float, self.device));
-                if !targets.is_empty() {
-                    let pred = tch::no_grad(|| {
-                        predict_by_energy(
-                            &self.ema_model,
-                            &pool_x,
-                            None,
-                            &EnumerationConfig::default(),
-                        )
-                    })?;
-                    let marginals = pred.marginals(layout);
-                    for (var, t) in &targets {
-                        // [pool, K_v] → [n, pool]: p(v = t_i | x_j).
-                        let p = marginals[*var].to_kind(Kind::Float).index_select(1, t).tr();
-                        log_w += p.clamp_min(1e-30).log();
-                    }
-                }
-                let idx = log_w
-                    .softmax(1, Kind::Float)
-                    .multinomial(1, true)
-                    .squeeze_dim(1);
-                (pool_x.index_select(0, &idx), pool_y.index_select(0, &idx))
-            }
-        };
+        let (x0, y0) = start_states(
+            &Starts {
+                model: &self.ema_model,
+                x_init: &self.x_init,
+                y_init: &self.y_init,
+                buffer: &self.buffer,
+            },
+            self.config.gen_start,
+            n,
+            &clamps,
+        )?;
         mwg::generate(
             &self.sampler()?,
             &self.ema_model,

@@ -81,13 +81,13 @@ impl Observer for Silent {}
 
 /// Persistent state saved in `state.json` of a checkpoint.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct RunState {
-    iteration: usize,
-    adam_steps: i64,
-    config: TrainConfig,
-    y_init: YInit,
+pub(crate) struct RunState {
+    pub(crate) iteration: usize,
+    pub(crate) adam_steps: i64,
+    pub(crate) config: TrainConfig,
+    pub(crate) y_init: YInit,
     #[serde(default)]
-    recoveries: Vec<RecoveryEvent>,
+    pub(crate) recoveries: Vec<RecoveryEvent>,
 }
 
 /// Summary of a finished [`Trainer::train`] call.

@@ -1,0 +1,303 @@
+//! A trained joint model without its trainer: load a run folder or checkpoint and predict,
+//! score and generate with the EMA parameters.
+
+use crate::buffer::ReplayBuffer;
+use crate::checkpoint;
+use crate::config::{GenerationStart, TrainConfig};
+use crate::kernels::{AnyContinuous, AnyDiscrete};
+use ebm_core::{Error, JointEnergy, Result, XInit, YInit, YLayout};
+use mwg::{
+    predict_by_energy, predict_by_sampling, Clamps, EnergyPrediction, EnumerationConfig,
+    JointSampler, SamplePrediction, SamplePredictionConfig,
+};
+use std::path::{Path, PathBuf};
+use tch::nn::{self, VarStore};
+use tch::{Device, Kind, Tensor};
+
+/// Replay states scored by [`GenerationStart::Posterior`] per call.
+const POSTERIOR_POOL: i64 = 2_048;
+
+/// A trained joint model `f(x, y)` (higher = more probable): the EMA parameters of a
+/// checkpoint, its label layout, the start distributions `p₀(x)` and `q₀(y)`, the run's
+/// sampler settings, and its replay buffer (for buffer-started generation).
+///
+/// Loaded with [`JointModel::load`] from what a [`Trainer`](crate::Trainer) wrote; the
+/// network is rebuilt by the same `build` function the run used (for the presets:
+/// `presets::<experiment>::energy` or the energy its run's `config.json` names).
+pub struct JointModel<M: JointEnergy> {
+    // Keeps the parameters alive; `energy` holds references into it.
+    _vs: VarStore,
+    energy: M,
+    config: TrainConfig,
+    x_init: XInit,
+    y_init: YInit,
+    buffer: ReplayBuffer,
+    iteration: usize,
+    checkpoint: PathBuf,
+}
+
+impl<M: JointEnergy> JointModel<M> {
+    /// Loads the EMA model of the checkpoint `dir` names: a checkpoint folder, a folder of
+    /// checkpoints (the one `LATEST` names, else the newest complete one) or a run folder
+    /// holding `checkpoints/`. `build` must make the network the run trained: a parameter
+    /// missing from the file or of another shape is an error naming the file.
+    pub fn load(dir: &Path, device: Device, build: impl Fn(&nn::Path) -> M) -> Result<Self> {
+        let ckpt = checkpoint::resolve(dir)?;
+        let state_path = ckpt.join("state.json");
+        let text = std::fs::read_to_string(&state_path)
+            .map_err(|e| Error::io(&state_path, "cannot read the run state", e))?;
+        let state: crate::trainer::RunState = serde_json::from_str(&text)
+            .map_err(|e| Error::file(&state_path, format!("not a valid run state: {e}")))?;
+        let mut vs = VarStore::new(device);
+        let energy = build(&vs.root());
+        let ema = ckpt.join("ema.safetensors");
+        vs.load(&ema)
+            .map_err(|e| Error::file(&ema, format!("cannot load parameters: {e}")))?;
+        vs.freeze();
+        let read = |name: &str| -> Result<Vec<(String, Tensor)>> {
+            let p = ckpt.join(name);
+            Tensor::read_safetensors(&p).map_err(|e| Error::file(&p, format!("cannot read: {e}")))
+        };
+        let get = |ts: &[(String, Tensor)], key: &str, file: &str| -> Result<Tensor> {
+            ts.iter()
+                .find(|(n, _)| n == key)
+                .map(|(_, t)| t.to_device(device))
+                .ok_or_else(|| Error::file(ckpt.join(file), format!("missing tensor {key}")))
+        };
+        let init = read("init.safetensors")?;
+        let x_init = XInit {
+            low: get(&init, "low", "init.safetensors")?,
+            high: get(&init, "high", "init.safetensors")?,
+        };
+        let buf = read("buffer.safetensors")?;
+        let buffer = ReplayBuffer {
+            x: get(&buf, "x", "buffer.safetensors")?,
+            y: get(&buf, "y", "buffer.safetensors")?,
+        };
+        let layout = energy.y_layout().clone();
+        state.y_init.validate(&layout)?;
+        if buffer.y.size().get(1).copied() != Some(layout.dim() as i64) {
+            return Err(Error::file(
+                ckpt.join("buffer.safetensors"),
+                format!(
+                    "labels of width {:?} do not match the model's layout {layout:?} (D = {})",
+                    buffer.y.size().get(1),
+                    layout.dim()
+                ),
+            ));
+        }
+        Ok(Self {
+            _vs: vs,
+            energy,
+            config: state.config,
+            x_init,
+            y_init: state.y_init,
+            buffer,
+            iteration: state.iteration,
+            checkpoint: ckpt,
+        })
+    }
+
+    /// The network with the EMA parameters (frozen).
+    pub fn energy(&self) -> &M {
+        &self.energy
+    }
+
+    /// The label layout.
+    pub fn layout(&self) -> &YLayout {
+        self.energy.y_layout()
+    }
+
+    /// The run's configuration (sampler settings, test-time sweeps and start).
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The training iteration the checkpoint was taken at.
+    pub fn iteration(&self) -> usize {
+        self.iteration
+    }
+
+    /// The checkpoint folder that was loaded.
+    pub fn checkpoint(&self) -> &Path {
+        &self.checkpoint
+    }
+
+    /// The device the parameters are on.
+    pub fn device(&self) -> Device {
+        self.buffer.x.device()
+    }
+
+    /// `f(x, y)` `[B]` for `x` `[B, …]` and valid one-hot labels `y` `[B, D]` (checked on
+    /// the host), without gradients; a non-finite value is an error naming the first such
+    /// row.
+    pub fn log_density(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        const OP: &str = "JointModel::log_density";
+        let device = self.device();
+        let (x, y) = (x.to_device(device), y.to_device(device));
+        self.layout().validate(OP, "y", &y)?;
+        if x.size().first() != y.size().first() {
+            return Err(Error::shape(OP, "x", "[B, …] with B rows of y", &x.size()));
+        }
+        let f = tch::no_grad(|| self.energy.log_density(&x, &y.to_kind(x.kind())));
+        if f.size() != [y.size()[0]] {
+            return Err(Error::shape(OP, "f(x, y)", "[B]", &f.size()));
+        }
+        let bad = f.isfinite().logical_not().nonzero();
+        if bad.size()[0] > 0 {
+            let row = bad.int64_value(&[0, 0]);
+            return Err(Error::config(
+                "f(x, y)",
+                format!("row {row}"),
+                "not finite (the network returned NaN or ±inf)",
+            ));
+        }
+        Ok(f)
+    }
+
+    /// Energy-based prediction: the exact posterior `p(y | x)` by enumerating every label
+    /// configuration, and its argmax. Refuses label spaces above
+    /// `EnumerationConfig::default().max_configurations`.
+    pub fn predict_by_energy(&self, x: &Tensor) -> Result<EnergyPrediction> {
+        let x = x.to_device(self.device());
+        tch::no_grad(|| predict_by_energy(&self.energy, &x, None, &EnumerationConfig::default()))
+    }
+
+    /// Sample-based prediction (the paper's): `config.chains_per_input` chains of the run's
+    /// prediction kernel on `y` with `x` fixed, majority vote. Needs no enumeration.
+    pub fn predict_by_sampling(
+        &self,
+        x: &Tensor,
+        config: &SamplePredictionConfig,
+    ) -> Result<SamplePrediction> {
+        let x = x.to_device(self.device());
+        let kernel = AnyDiscrete::from_config(&TrainConfig {
+            y_sampler: self
+                .config
+                .predict_y_sampler
+                .unwrap_or(self.config.y_sampler),
+            ..self.config.clone()
+        })?;
+        predict_by_sampling(&self.energy, &kernel, &x, None, config)
+    }
+
+    /// The run's joint sampler (its kernels on `y` and `x`).
+    pub fn sampler(&self) -> Result<JointSampler<AnyDiscrete, AnyContinuous>> {
+        Ok(JointSampler::new(
+            AnyDiscrete::from_config(&self.config)?,
+            AnyContinuous::from_config(&self.config)?,
+        ))
+    }
+
+    /// `n` joint samples after `sweeps` sweeps of the run's sampler, started as `start` says
+    /// (see [`GenerationStart`]), with the label variables of `fixed` clamped (one value for
+    /// every chain, or `n` values) and, optionally, the elements of `x` where `mask` is true
+    /// clamped to `values` (`x_fixed = (values, mask)`, inpainting). Returns `(x [n, …], label
+    /// values [n, V] int64)`. Uses torch's generator.
+    pub fn generate(
+        &self,
+        n: i64,
+        fixed: &[(usize, &[i64])],
+        x_fixed: Option<(&Tensor, &Tensor)>,
+        start: GenerationStart,
+        sweeps: usize,
+    ) -> Result<(Tensor, Tensor)> {
+        let clamps = Clamps {
+            labels: fixed,
+            x: x_fixed,
+        };
+        let (x0, y0) = start_states(
+            &Starts {
+                model: &self.energy,
+                x_init: &self.x_init,
+                y_init: &self.y_init,
+                buffer: &self.buffer,
+            },
+            start,
+            n,
+            &clamps,
+        )?;
+        mwg::generate(&self.sampler()?, &self.energy, &x0, &y0, &clamps, sweeps)
+    }
+}
+
+/// What the start of test-time chains may draw from.
+pub(crate) struct Starts<'a, M: JointEnergy> {
+    /// The model whose posterior weights [`GenerationStart::Posterior`] uses.
+    pub(crate) model: &'a M,
+    pub(crate) x_init: &'a XInit,
+    pub(crate) y_init: &'a YInit,
+    pub(crate) buffer: &'a ReplayBuffer,
+}
+
+/// Start states `(x0, y0)` of `n` test-time chains for the clamps `clamps`: noise (`p₀(x)`,
+/// `q₀(y)`), replay states whose labels already equal the clamped values (any state when
+/// none does), or replay states drawn with probability ∝ `p(clamped labels | x)` from a random
+/// pool of 2 048 (needs an enumerable label space).
+pub(crate) fn start_states<M: JointEnergy>(
+    s: &Starts<'_, M>,
+    start: GenerationStart,
+    n: i64,
+    clamps: &Clamps<'_>,
+) -> Result<(Tensor, Tensor)> {
+    if n < 1 {
+        return Err(Error::config("n", n, "must be ≥ 1"));
+    }
+    let layout = s.model.y_layout();
+    let device = s.buffer.x.device();
+    let targets = clamps.label_targets(layout, n, device)?;
+    Ok(match start {
+        GenerationStart::Noise => {
+            let x0 = s.x_init.sample(n);
+            let y0 = s.y_init.sample(layout, n, device, x0.kind())?;
+            (x0, y0)
+        }
+        GenerationStart::Buffer => {
+            let vals = layout.decode(&s.buffer.y); // [N, V]
+            let mut ok = Tensor::ones([n, s.buffer.len()], (Kind::Bool, device));
+            for (var, t) in &targets {
+                let m = vals
+                    .select(1, *var as i64)
+                    .unsqueeze(0)
+                    .eq_tensor(&t.unsqueeze(1));
+                ok = ok.logical_and(&m);
+            }
+            let none = ok.any_dim(1, true).logical_not();
+            let idx = ok
+                .logical_or(&none)
+                .to_kind(Kind::Float)
+                .multinomial(1, true)
+                .squeeze_dim(1);
+            (
+                s.buffer.x.index_select(0, &idx),
+                s.buffer.y.index_select(0, &idx),
+            )
+        }
+        GenerationStart::Posterior => {
+            // Sampling–importance–resampling: a pool of replay states (≈ samples of the
+            // model's p(x)), each chain picks one with probability ∝ p(clamped labels | x)
+            // under the model (exact, by enumeration): ≈ p(x | clamped labels).
+            let pool_n = s.buffer.len().min(POSTERIOR_POOL);
+            let pool = Tensor::randperm(s.buffer.len(), (Kind::Int64, device)).narrow(0, 0, pool_n);
+            let pool_x = s.buffer.x.index_select(0, &pool);
+            let pool_y = s.buffer.y.index_select(0, &pool);
+            let mut log_w = Tensor::zeros([n, pool_n], (Kind::Float, device));
+            if !targets.is_empty() {
+                let pred = tch::no_grad(|| {
+                    predict_by_energy(s.model, &pool_x, None, &EnumerationConfig::default())
+                })?;
+                let marginals = pred.marginals(layout);
+                for (var, t) in &targets {
+                    // [pool, K_v] → [n, pool]: p(v = t_i | x_j).
+                    let p = marginals[*var].to_kind(Kind::Float).index_select(1, t).tr();
+                    log_w += p.clamp_min(1e-30).log();
+                }
+            }
+            let idx = log_w
+                .softmax(1, Kind::Float)
+                .multinomial(1, true)
+                .squeeze_dim(1);
+            (pool_x.index_select(0, &idx), pool_y.index_select(0, &idx))
+        }
+    })
+}
