@@ -221,7 +221,12 @@ impl CommonArgs {
             anyhow::bail!("--threads must be ≥ 1");
         }
         joint_ebm::tch::set_num_threads(self.threads);
-        Ok(self.device.resolve()?)
+        let device = self.device.resolve()?;
+        if device == joint_ebm::tch::Device::Cpu && self.device != DeviceChoice::Cpu {
+            // The library's `tracing` warning reaches no terminal without a subscriber.
+            eprintln!("--device auto: CUDA unavailable, falling back to the CPU");
+        }
+        Ok(device)
     }
 
     /// The start every training example shares: [`setup`](Self::setup), the output directory,

@@ -1184,3 +1184,23 @@ fn a_gap_at_the_penalty_bound_is_a_collapse_whatever_the_penalty() {
     assert!(e.remedy.contains("50 % of the buffer"), "{}", e.remedy);
     assert_eq!(t.config().l2_energy, 2e-4);
 }
+
+/// A data source whose label layout differs from the model's — `[3, 2]` against `[2, 3]`, both
+/// five columns wide — is refused before the first iteration, with both layouts named.
+#[test]
+fn a_data_source_with_another_label_layout_is_refused() {
+    let _rng = rng_lock();
+    let mut t = new_trainer(tiny_config());
+    let mut data = Source::new(false);
+    data.layout = YLayout::categorical(vec![3, 2]).unwrap();
+    let err = t
+        .train(&mut data, &TrainOptions::default(), &mut Silent)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("[3, 2]") && err.contains("[2, 3]"),
+        "the error should name both layouts: {err}"
+    );
+    assert_eq!(t.iteration(), 0);
+}

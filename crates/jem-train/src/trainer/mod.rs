@@ -381,6 +381,27 @@ impl<M: JointEnergy> Trainer<M> {
         options: &TrainOptions,
         observer: &mut dyn Observer,
     ) -> Result<(EvalMetrics, TrainSummary)> {
+        if data.y_layout() != &self.layout {
+            return Err(Error::config(
+                "data",
+                format!("labels {:?}", data.y_layout()),
+                format!(
+                    "the data source's label layout differs from the model's {:?}",
+                    self.layout
+                ),
+            ));
+        }
+        let x_shape = self.buffer.x.size().get(1..).map(<[i64]>::to_vec);
+        if x_shape.as_deref() != Some(&data.x_shape()[..]) {
+            return Err(Error::config(
+                "data",
+                format!("x of shape {:?}", data.x_shape()),
+                format!(
+                    "the model's chains have x of shape {:?}",
+                    x_shape.unwrap_or_default()
+                ),
+            ));
+        }
         let test = match options.test {
             Some(t) => {
                 let n = t.x.size().first().copied().unwrap_or(0);
