@@ -540,3 +540,60 @@ fn mixing_comparison_runs_quick() {
     assert_eq!(rows.as_array().unwrap().len(), 15, "5 targets × 3 samplers");
     assert_files(out.path(), &["mixing.md"]);
 }
+
+/// `--resume` changes exactly the keys given: in the resumed run's `config.json` every training
+/// key but `iterations` and `lr` (the two flags given) equals the original's, recovery policy
+/// included, and the run keeps its preset.
+#[test]
+fn resume_changes_exactly_the_keys_given() {
+    fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    flatten(&format!("{prefix}.{k}"), v, out);
+                }
+            }
+            _ => out.push((prefix.to_string(), v.to_string())),
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let config = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
+            .unwrap()
+    };
+    run_ok(
+        "toy",
+        &["--preset", "tiny", "--eval-examples", "8"],
+        out.path(),
+    );
+    let before = config();
+    let resume = [
+        "--resume",
+        dir,
+        "--iterations",
+        "6",
+        "--lr",
+        "0.0005",
+        "--eval-examples",
+        "8",
+    ];
+    run_ok("toy", &resume, out.path());
+    let after = config();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    flatten("train", &before["train"], &mut a);
+    flatten("train", &after["train"], &mut b);
+    assert_eq!(a.len(), b.len());
+    let changed: Vec<&str> = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| x != y)
+        .map(|(x, _)| x.0.as_str())
+        .collect();
+    assert_eq!(
+        changed,
+        ["train.iterations", "train.lr"],
+        "{before}\n{after}"
+    );
+    assert_eq!(after["preset"], "tiny");
+}
