@@ -61,7 +61,11 @@ fn panels(x: &Tensor) -> Result<Vec<image::RgbImage>> {
 const BINS: [i64; 6] = [0, 3, 6, 9, 12, 15];
 
 fn figures<M: JointEnergy>(t: &Trainer<M>, out: &std::path::Path) -> Result<Vec<String>> {
-    let per_row = if t.config().iterations < 10 { 2 } else { 8 };
+    let per_row = if jem_train::presets::is_smoke_test(t.config()) {
+        2
+    } else {
+        8
+    };
     for (var, name) in [
         (0usize, "conditional_on_x.png"),
         (1, "conditional_on_y.png"),
@@ -117,7 +121,7 @@ fn main() -> Result<()> {
     };
     let mut data =
         DSprites::new(args.data_file.as_deref(), cfg).context("cannot load the dSprites data")?;
-    seed_everything(config.seed.wrapping_add(1_000_003));
+    seed_everything(jem_train::presets::setup_seed(config.seed));
     let test = data.test_set(i64::MAX, device)?;
     let started = Instant::now();
     let judge = SpriteJudge::fit(&data.train().intensities(), &data.train().labels, 16)?;
@@ -133,7 +137,7 @@ fn main() -> Result<()> {
         "dsprites: position judge on the real test images: {:.4} / {:.4} within ±1 bin (x / y)",
         within[0], within[1]
     );
-    let per_bin = if config.iterations < 10 {
+    let per_bin = if jem_train::presets::is_smoke_test(&config) {
         1
     } else {
         args.judge_per_bin

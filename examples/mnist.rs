@@ -66,7 +66,11 @@ fn figures<M: JointEnergy>(
     test_x: &Tensor,
     inpaint: bool,
 ) -> Result<Vec<String>> {
-    let per_row = if t.config().iterations < 10 { 2 } else { 10 };
+    let per_row = if jem_train::presets::is_smoke_test(t.config()) {
+        2
+    } else {
+        10
+    };
     let mut cells = Vec::new();
     for digit in 0..10 {
         let (x, _) = t.generate(per_row, &[(0, &[digit])], None)?;
@@ -142,7 +146,7 @@ fn main() -> Result<()> {
         Mnist::new(args.data_dir.as_deref(), cfg)
     }
     .context("cannot load the MNIST data")?;
-    seed_everything(config.seed.wrapping_add(1_000_003));
+    seed_everything(jem_train::presets::setup_seed(config.seed));
     let test = data.test_set(i64::MAX, device)?;
     let started = Instant::now();
     let (judge, report) =
@@ -158,7 +162,7 @@ fn main() -> Result<()> {
         report.cache_file.display(),
         report.test_accuracy
     );
-    let per_class = if config.iterations < 10 {
+    let per_class = if jem_train::presets::is_smoke_test(&config) {
         1
     } else {
         args.judge_per_class

@@ -61,7 +61,11 @@ fn figures(
     data: &mut EightGaussians,
 ) -> Result<Vec<String>> {
     // Test-time chains per panel (fewer for the smoke-test preset).
-    let n = if t.config().iterations < 10 { 20 } else { 500 };
+    let n = if jem_train::presets::is_smoke_test(t.config()) {
+        20
+    } else {
+        500
+    };
     let size = 240;
     let (data_x, _, _) = data.sample(1000, Device::Cpu)?;
     let background = points(&data_x.to_kind(Kind::Double), |_| [210, 210, 210])?;
@@ -135,7 +139,7 @@ fn main() -> Result<()> {
     seed_everything(config.seed);
     let mut data = EightGaussians::new(c.missing_labels, Kind::Float)?;
     // A fixed test set, drawn from a seed of its own.
-    seed_everything(config.seed.wrapping_add(1_000_003));
+    seed_everything(jem_train::presets::setup_seed(config.seed));
     let n_test = if config.eval_examples > 0 {
         config.eval_examples
     } else {
@@ -144,7 +148,7 @@ fn main() -> Result<()> {
     let test = data.test_set(n_test, device)?;
 
     let started = Instant::now();
-    let per_value = if config.iterations < 10 {
+    let per_value = if jem_train::presets::is_smoke_test(&config) {
         2
     } else {
         args.judge_per_value

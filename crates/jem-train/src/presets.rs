@@ -98,6 +98,21 @@ fn thresholds(pairs: &[(&str, f64)]) -> Vec<Threshold> {
     pairs.iter().map(|(m, v)| Threshold::new(m, *v)).collect()
 }
 
+/// Whether a run is a smoke test (fewer than 10 iterations, as the `tiny` presets): the
+/// examples then draw their figures and judges with a handful of samples instead of hundreds,
+/// so that a test of the whole pipeline takes seconds. Its metrics mean nothing.
+pub fn is_smoke_test(config: &TrainConfig) -> bool {
+    config.iterations < 10
+}
+
+/// The seed of the random choices made before training that must not depend on the training
+/// stream (the examples' test-split subsampling and judge fitting): the run's seed plus a
+/// fixed offset, so that runs with different seeds still see different but reproducible
+/// choices.
+pub fn setup_seed(seed: u64) -> u64 {
+    seed.wrapping_add(1_000_003)
+}
+
 /// A few seconds end to end from any preset: 4 iterations of batch 16, 2 sweeps, a 64-state
 /// buffer, evaluation with 2 chains × 3 steps, 5-sweep test-time chains.
 pub fn tiny_from(base: TrainConfig) -> TrainConfig {
