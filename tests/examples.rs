@@ -597,3 +597,42 @@ fn resume_changes_exactly_the_keys_given() {
     );
     assert_eq!(after["preset"], "tiny");
 }
+
+/// `--set KEY=VALUE` sets a training setting by its `config.json` name (nested keys too) with
+/// the library's validation; unknown keys and `--set` on `--resume` are refused by name.
+#[test]
+fn set_changes_settings_by_their_config_names() {
+    let out = tempfile::tempdir().unwrap();
+    let args = [
+        "--preset",
+        "tiny",
+        "--eval-examples",
+        "8",
+        "--set",
+        "lr=5e-4",
+        "--set",
+        "langevin.step_size=0.02",
+    ];
+    let m = run_ok("toy", &args, out.path());
+    assert_eq!(m["bars_apply"], false, "{m}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["train"]["lr"], 5e-4, "{config}");
+    assert_eq!(config["train"]["langevin"]["step_size"], 0.02, "{config}");
+    for (extra, needle) in [
+        (&["--set", "learning_rate=1"][..], "learning_rate"),
+        (&["--set", "lr=-1"][..], "lr"),
+        (
+            &["--resume", out.path().to_str().unwrap(), "--set", "lr=1"][..],
+            "--set",
+        ),
+    ] {
+        let o = run_example("toy", &[&["--preset", "tiny"], extra].concat(), out.path());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(needle),
+            "{extra:?}: {err}"
+        );
+    }
+}

@@ -29,6 +29,15 @@ pub struct CommonArgs {
     /// `--resume`, the resumed run's (its `config.json`).
     #[arg(long)]
     pub preset: Option<String>,
+    /// A JSON file of training settings applied on top of the preset: a run's `config.json`
+    /// or any subset of its `train` keys (fresh runs only).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Sets one training setting by its name in `config.json`, e.g. `--set lr=5e-4 --set
+    /// langevin.step_size=5` (repeatable; after `--config`, before the other flags; fresh
+    /// runs only).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Seed of every random choice.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -203,6 +212,16 @@ impl CommonArgs {
     /// the overriding flags applied.
     pub fn resolve_config(&self, experiment: &str) -> Result<jem_train::TrainConfig> {
         let mut config = jem_train::presets::lookup(experiment, &self.preset())?;
+        if self.resume.is_some() && (self.config.is_some() || !self.set.is_empty()) {
+            anyhow::bail!(
+                "--config and --set configure a fresh run; on --resume only the flags that keep \
+                 the checkpoint usable apply (see --help)"
+            );
+        }
+        if let Some(file) = &self.config {
+            config.apply_file(file)?;
+        }
+        config.set_all(&self.set)?;
         self.overrides().apply(&mut config);
         if let Some(b) = self.batch_size {
             if self.resume.is_some() {

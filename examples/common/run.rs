@@ -274,6 +274,8 @@ pub fn finish(
         && !expect.bars.is_empty()
         && !c.overrides().changes_training()
         && c.batch_size.is_none()
+        && c.config.is_none()
+        && c.set.is_empty()
         && c.missing_labels == 0.0;
     let health = expect.check(&values, bars_apply);
     let ckpt = c.out_dir.join("checkpoints");

@@ -20,6 +20,7 @@ mod negative;
 mod optim;
 mod overrides;
 pub mod presets;
+mod settings;
 mod trainer;
 
 pub use buffer::{Draw, ReplayBuffer};
