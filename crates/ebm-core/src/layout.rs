@@ -235,7 +235,7 @@ impl YLayout {
 /// Every map is a vector of length `D` or `V`, so memory and the cost of each use grow
 /// linearly in `D`: sums over a variable's columns are segment operations (`index_add` into
 /// `[B, V]`, then `index_select` back to `[B, D]`), not products with a dense `[D, D]` matrix.
-/// [`ColumnMaps::for_layout`] builds them once per `(layout, device, kind)` and hands out
+/// [`ColumnMaps::for_layout`] builds them once per `(layout, device)` and hands out
 /// shallow copies (shared storage, no host loop and no host-to-device copy per state).
 #[derive(Debug)]
 pub struct ColumnMaps {
@@ -252,7 +252,7 @@ pub struct ColumnMaps {
 }
 
 /// The key of the per-layout cache of [`ColumnMaps::for_layout`].
-type MapsKey = (YLayout, Device, Kind);
+type MapsKey = (YLayout, Device);
 
 /// Entries kept by the cache before it is emptied (a program uses a handful of layouts).
 const MAPS_CACHE_LIMIT: usize = 64;
@@ -266,10 +266,9 @@ fn maps_cache() -> &'static std::sync::Mutex<std::collections::HashMap<MapsKey, 
 
 impl ColumnMaps {
     /// Builds the maps for `layout` on `device` (one host loop over the `D` columns and four
-    /// small host-to-device copies). `kind` is the float kind of the states they serve; the
-    /// maps themselves are integer and bool. Prefer [`ColumnMaps::for_layout`], which does
-    /// this once per layout.
-    pub fn new(layout: &YLayout, device: Device, _kind: Kind) -> Self {
+    /// small host-to-device copies; the maps are integer and bool, so they serve states of
+    /// any float kind). Prefer [`ColumnMaps::for_layout`], which does this once per layout.
+    pub fn new(layout: &YLayout, device: Device) -> Self {
         let d = layout.dim();
         let mut cat = vec![false; d];
         let mut var = vec![0i64; d];
@@ -298,11 +297,11 @@ impl ColumnMaps {
         }
     }
 
-    /// The maps of `layout` on `device`, built on the first call for this
-    /// `(layout, device, kind)` and shared afterwards: the tensors returned are shallow copies
-    /// of the cached ones (the same storage; the maps are never written).
-    pub fn for_layout(layout: &YLayout, device: Device, kind: Kind) -> Self {
-        let key = (layout.clone(), device, kind);
+    /// The maps of `layout` on `device`, built on the first call for this `(layout, device)`
+    /// and shared afterwards: the tensors returned are shallow copies of the cached ones (the
+    /// same storage; the maps are never written).
+    pub fn for_layout(layout: &YLayout, device: Device) -> Self {
+        let key = (layout.clone(), device);
         let mut cache = match maps_cache().lock() {
             Ok(c) => c,
             // A panic while the lock was held cannot leave a half-written entry (entries are
@@ -315,7 +314,7 @@ impl ColumnMaps {
         if cache.len() >= MAPS_CACHE_LIMIT {
             cache.clear();
         }
-        let m = Self::new(layout, device, kind);
+        let m = Self::new(layout, device);
         let out = m.shallow_clone();
         cache.insert(key, m);
         out
@@ -432,7 +431,7 @@ mod tests {
     #[test]
     fn column_maps() {
         let l = YLayout::new(vec![2, 3], 2).unwrap();
-        let m = ColumnMaps::new(&l, Device::Cpu, Kind::Double);
+        let m = ColumnMaps::new(&l, Device::Cpu);
         // The dense [D, D] map: 1 where two columns belong to the same variable.
         let d = l.dim();
         let mut same = vec![0f64; d * d];
@@ -465,8 +464,8 @@ mod tests {
         assert!(cols.equal(&want));
         assert_eq!(m.num_vars(), 4);
         // The cache hands out the same storage for the same layout.
-        let a = ColumnMaps::for_layout(&l, Device::Cpu, Kind::Double);
-        let b = ColumnMaps::for_layout(&l, Device::Cpu, Kind::Double);
+        let a = ColumnMaps::for_layout(&l, Device::Cpu);
+        let b = ColumnMaps::for_layout(&l, Device::Cpu);
         assert_eq!(a.var_of_col.data_ptr(), b.var_of_col.data_ptr());
         assert!(a.var_of_col.equal(&m.var_of_col));
     }

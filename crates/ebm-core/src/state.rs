@@ -147,7 +147,7 @@ impl JointState {
             eval,
             y_free: None,
             x_free: None,
-            columns: ColumnMaps::for_layout(layout, x.device(), x.kind()),
+            columns: ColumnMaps::for_layout(layout, x.device()),
         })
     }
 
@@ -166,7 +166,7 @@ impl JointState {
             eval,
             y_free: None,
             x_free: None,
-            columns: ColumnMaps::for_layout(energy.y_layout(), x.device(), x.kind()),
+            columns: ColumnMaps::for_layout(energy.y_layout(), x.device()),
         })
     }
 

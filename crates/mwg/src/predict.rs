@@ -275,7 +275,7 @@ pub fn predict_by_sampling<E: JointEnergy + ?Sized, D: DiscreteKernel>(
     let xr = x.repeat_interleave_self_int(n, 0, None);
     let mut y0 = config.y_init.sample(layout, batch * n, device, kind)?;
     if let Some(o) = &observed {
-        let cols = ebm_core::ColumnMaps::for_layout(layout, device, kind);
+        let cols = ebm_core::ColumnMaps::for_layout(layout, device);
         let fixed_cols = cols
             .expand_var_mask(&o.fixed.to_device(device))
             .view([1, -1]);

@@ -35,8 +35,7 @@ impl<M: JointEnergy> Trainer<M> {
         let sampled = (|| -> Result<(Tensor, Tensor, SweepDiagnostics)> {
             // Positive phase: impute unobserved labels with the observed ones clamped.
             if let Some(obs) = &observed {
-                let cols =
-                    ebm_core::ColumnMaps::for_layout(&self.layout, self.device, y_pos.kind());
+                let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
                 let free_cols = cols.expand_var_mask(&obs.logical_not());
                 let noise =
                     self.y_init
