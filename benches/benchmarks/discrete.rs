@@ -95,73 +95,70 @@ impl JointEnergy for PottsChain {
 /// Steps per iteration of the scaling benchmarks.
 const SCALING_STEPS: usize = 10;
 
-fn bench_scaling(c: &mut Criterion, kernel: &str, id: &str, energy: &dyn JointEnergy) {
+/// Benchmarks `steps` steps of `kernel` on `CHAINS` chains of `energy` (dummy `x`, labels from
+/// `q₀ = uniform`) as `group/id`, throughput in chain-steps.
+fn bench_kernel<K: DiscreteKernel>(
+    c: &mut Criterion,
+    group: &str,
+    id: &str,
+    kernel: &K,
+    energy: &dyn JointEnergy,
+    steps: usize,
+) {
     let device = setup();
-    let mut group = c.benchmark_group(format!("{kernel}_step"));
-    configure(&mut group, CHAINS as u64 * SCALING_STEPS as u64);
+    let mut group = c.benchmark_group(group);
+    configure(&mut group, CHAINS as u64 * steps as u64);
     let x0 = Tensor::zeros([CHAINS, 1], (Kind::Float, device));
     let y0 = YInit::Uniform
         .sample(energy.y_layout(), CHAINS, device, Kind::Float)
         .expect("uniform start");
-    let gwg = Gwg::new(GwgConfig::default()).expect("valid GWG config");
-    let dmala = Dmala::new(DmalaConfig::default()).expect("valid DMALA config");
     bench_chain(
         &mut group,
         id,
         device,
         || JointState::new(energy, &x0, &y0).expect("valid chains"),
         |mut s| {
-            for _ in 0..SCALING_STEPS {
-                s = if kernel == "gwg" {
-                    gwg.step(energy, s).expect("GWG step").0
-                } else {
-                    dmala.step(energy, s).expect("DMALA step").0
-                };
+            for _ in 0..steps {
+                s = kernel.step(energy, s).expect("kernel step").0;
             }
             s
         },
     );
     group.finish();
+}
+
+/// `group/bits{64,256,1024,4096}` and `group/groups64x16` for one kernel.
+fn scaling_of<K: DiscreteKernel>(c: &mut Criterion, group: &str, kernel: &K) {
+    for bits in [64usize, 256, 1024, 4096] {
+        let ising = IsingChain {
+            layout: YLayout::binary(bits).expect("valid layout"),
+        };
+        bench_kernel(
+            c,
+            group,
+            &format!("bits{bits}"),
+            kernel,
+            &ising,
+            SCALING_STEPS,
+        );
+    }
+    let potts = PottsChain {
+        layout: YLayout::categorical(vec![16; 64]).expect("valid layout"),
+        states: 16,
+    };
+    bench_kernel(c, group, "groups64x16", kernel, &potts, SCALING_STEPS);
 }
 
 fn scaling(c: &mut Criterion) {
-    for kernel in ["gwg", "dmala"] {
-        for bits in [64usize, 256, 1024, 4096] {
-            let energy = IsingChain {
-                layout: YLayout::binary(bits).expect("valid layout"),
-            };
-            bench_scaling(c, kernel, &format!("bits{bits}"), &energy);
-        }
-        let energy = PottsChain {
-            layout: YLayout::categorical(vec![16; 64]).expect("valid layout"),
-            states: 16,
-        };
-        bench_scaling(c, kernel, "groups64x16", &energy);
-    }
+    let gwg = Gwg::new(GwgConfig::default()).expect("valid GWG config");
+    scaling_of(c, "gwg_step", &gwg);
+    let dmala = Dmala::new(DmalaConfig::default()).expect("valid DMALA config");
+    scaling_of(c, "dmala_step", &dmala);
 }
 
 fn bench_model(c: &mut Criterion, id: &str, energy: &dyn JointEnergy) {
-    let device = setup();
-    let mut group = c.benchmark_group("gwg_step");
-    configure(&mut group, CHAINS as u64 * STEPS as u64);
-    let x0 = Tensor::zeros([CHAINS, 1], (Kind::Float, device));
-    let y0 = YInit::Uniform
-        .sample(energy.y_layout(), CHAINS, device, Kind::Float)
-        .expect("uniform start");
     let gwg = Gwg::new(GwgConfig::default()).expect("valid GWG config");
-    bench_chain(
-        &mut group,
-        id,
-        device,
-        || JointState::new(energy, &x0, &y0).expect("valid chains"),
-        |mut s| {
-            for _ in 0..STEPS {
-                s = gwg.step(energy, s).expect("GWG step").0;
-            }
-            s
-        },
-    );
-    group.finish();
+    bench_kernel(c, "gwg_step", id, &gwg, energy, STEPS);
 }
 
 fn ising(c: &mut Criterion) {

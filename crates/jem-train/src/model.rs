@@ -5,6 +5,7 @@ use crate::buffer::ReplayBuffer;
 use crate::checkpoint;
 use crate::config::{GenerationStart, TrainConfig};
 use crate::kernels::{AnyContinuous, AnyDiscrete};
+use crate::trainer::{load_params, read_chains, read_state};
 use ebm_core::{Error, JointEnergy, Result, XInit, YInit, YLayout};
 use mwg::{
     predict_by_energy, predict_by_sampling, Clamps, EnergyPrediction, EnumerationConfig,
@@ -43,49 +44,12 @@ impl<M: JointEnergy> JointModel<M> {
     /// missing from the file or of another shape is an error naming the file.
     pub fn load(dir: &Path, device: Device, build: impl Fn(&nn::Path) -> M) -> Result<Self> {
         let ckpt = checkpoint::resolve(dir)?;
-        let state_path = ckpt.join("state.json");
-        let text = std::fs::read_to_string(&state_path)
-            .map_err(|e| Error::io(&state_path, "cannot read the run state", e))?;
-        let state: crate::trainer::RunState = serde_json::from_str(&text)
-            .map_err(|e| Error::file(&state_path, format!("not a valid run state: {e}")))?;
+        let state = read_state(&ckpt)?;
         let mut vs = VarStore::new(device);
         let energy = build(&vs.root());
-        let ema = ckpt.join("ema.safetensors");
-        vs.load(&ema)
-            .map_err(|e| Error::file(&ema, format!("cannot load parameters: {e}")))?;
+        load_params(&mut vs, &ckpt, "ema.safetensors")?;
         vs.freeze();
-        let read = |name: &str| -> Result<Vec<(String, Tensor)>> {
-            let p = ckpt.join(name);
-            Tensor::read_safetensors(&p).map_err(|e| Error::file(&p, format!("cannot read: {e}")))
-        };
-        let get = |ts: &[(String, Tensor)], key: &str, file: &str| -> Result<Tensor> {
-            ts.iter()
-                .find(|(n, _)| n == key)
-                .map(|(_, t)| t.to_device(device))
-                .ok_or_else(|| Error::file(ckpt.join(file), format!("missing tensor {key}")))
-        };
-        let init = read("init.safetensors")?;
-        let x_init = XInit {
-            low: get(&init, "low", "init.safetensors")?,
-            high: get(&init, "high", "init.safetensors")?,
-        };
-        let buf = read("buffer.safetensors")?;
-        let buffer = ReplayBuffer {
-            x: get(&buf, "x", "buffer.safetensors")?,
-            y: get(&buf, "y", "buffer.safetensors")?,
-        };
-        let layout = energy.y_layout().clone();
-        state.y_init.validate(&layout)?;
-        if buffer.y.size().get(1).copied() != Some(layout.dim() as i64) {
-            return Err(Error::file(
-                ckpt.join("buffer.safetensors"),
-                format!(
-                    "labels of width {:?} do not match the model's layout {layout:?} (D = {})",
-                    buffer.y.size().get(1),
-                    layout.dim()
-                ),
-            ));
-        }
+        let (x_init, buffer) = read_chains(&ckpt, device, energy.y_layout(), &state.y_init)?;
         Ok(Self {
             _vs: vs,
             energy,
@@ -202,22 +166,13 @@ impl<M: JointEnergy> JointModel<M> {
         start: GenerationStart,
         sweeps: usize,
     ) -> Result<(Tensor, Tensor)> {
-        let clamps = Clamps {
-            labels: fixed,
-            x: x_fixed,
+        let starts = Starts {
+            model: &self.energy,
+            x_init: &self.x_init,
+            y_init: &self.y_init,
+            buffer: &self.buffer,
         };
-        let (x0, y0) = start_states(
-            &Starts {
-                model: &self.energy,
-                x_init: &self.x_init,
-                y_init: &self.y_init,
-                buffer: &self.buffer,
-            },
-            start,
-            n,
-            &clamps,
-        )?;
-        mwg::generate(&self.sampler()?, &self.energy, &x0, &y0, &clamps, sweeps)
+        generate(&starts, &self.sampler()?, start, sweeps, n, fixed, x_fixed)
     }
 }
 
@@ -230,11 +185,31 @@ pub(crate) struct Starts<'a, M: JointEnergy> {
     pub(crate) buffer: &'a ReplayBuffer,
 }
 
+/// `n` joint samples of `s.model` after `sweeps` sweeps of `sampler`, started as `start` says
+/// (see [`start_states`]), with the label variables of `fixed` and the elements of `x` of
+/// `x_fixed = (values, mask)` clamped. Returns `(x [n, …], label values [n, V] int64)`.
+pub(crate) fn generate<M: JointEnergy>(
+    s: &Starts<'_, M>,
+    sampler: &JointSampler<AnyDiscrete, AnyContinuous>,
+    start: GenerationStart,
+    sweeps: usize,
+    n: i64,
+    fixed: &[(usize, &[i64])],
+    x_fixed: Option<(&Tensor, &Tensor)>,
+) -> Result<(Tensor, Tensor)> {
+    let clamps = Clamps {
+        labels: fixed,
+        x: x_fixed,
+    };
+    let (x0, y0) = start_states(s, start, n, &clamps)?;
+    mwg::generate(sampler, s.model, &x0, &y0, &clamps, sweeps)
+}
+
 /// Start states `(x0, y0)` of `n` test-time chains for the clamps `clamps`: noise (`p₀(x)`,
 /// `q₀(y)`), replay states whose labels already equal the clamped values (any state when
 /// none does), or replay states drawn with probability ∝ `p(clamped labels | x)` from a random
 /// pool of 2 048 (needs an enumerable label space).
-pub(crate) fn start_states<M: JointEnergy>(
+fn start_states<M: JointEnergy>(
     s: &Starts<'_, M>,
     start: GenerationStart,
     n: i64,

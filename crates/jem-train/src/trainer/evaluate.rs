@@ -5,11 +5,9 @@ use super::{iteration_seed, Trainer};
 use crate::config::TrainConfig;
 use crate::kernels::AnyDiscrete;
 use crate::metrics::{accuracy_per_variable, mean_ece, EvalMetrics};
-use crate::model::{start_states, Starts};
+use crate::model::{generate, Starts};
 use ebm_core::{JointEnergy, Result};
-use mwg::{
-    predict_by_energy, predict_by_sampling, Clamps, EnumerationConfig, SamplePredictionConfig,
-};
+use mwg::{predict_by_energy, predict_by_sampling, EnumerationConfig, SamplePredictionConfig};
 use tch::Tensor;
 
 impl<M: JointEnergy> Trainer<M> {
@@ -92,28 +90,13 @@ impl<M: JointEnergy> Trainer<M> {
         fixed: &[(usize, &[i64])],
         x_fixed: Option<(&Tensor, &Tensor)>,
     ) -> Result<(Tensor, Tensor)> {
-        let clamps = Clamps {
-            labels: fixed,
-            x: x_fixed,
+        let starts = Starts {
+            model: &self.ema_model,
+            x_init: &self.x_init,
+            y_init: &self.y_init,
+            buffer: &self.buffer,
         };
-        let (x0, y0) = start_states(
-            &Starts {
-                model: &self.ema_model,
-                x_init: &self.x_init,
-                y_init: &self.y_init,
-                buffer: &self.buffer,
-            },
-            self.config.gen_start,
-            n,
-            &clamps,
-        )?;
-        mwg::generate(
-            &self.sampler()?,
-            &self.ema_model,
-            &x0,
-            &y0,
-            &clamps,
-            self.config.gen_sweeps,
-        )
+        let (start, sweeps) = (self.config.gen_start, self.config.gen_sweeps);
+        generate(&starts, &self.sampler()?, start, sweeps, n, fixed, x_fixed)
     }
 }

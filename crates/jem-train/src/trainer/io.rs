@@ -4,7 +4,7 @@ use super::{build_pair, enumerated_labels, RunState, Trainer};
 use crate::buffer::ReplayBuffer;
 use crate::checkpoint;
 use crate::overrides::Overrides;
-use ebm_core::{Error, JointEnergy, Result, XInit};
+use ebm_core::{Error, JointEnergy, Result, XInit, YInit, YLayout};
 use std::path::{Path, PathBuf};
 use tch::nn::{self, VarStore};
 use tch::{Device, Tensor};
@@ -59,53 +59,21 @@ impl<M: JointEnergy> Trainer<M> {
         build: &impl Fn(&nn::Path) -> M,
         overrides: &Overrides,
     ) -> Result<Self> {
-        let state_path = ckpt.join("state.json");
-        let text = std::fs::read_to_string(&state_path)
-            .map_err(|e| Error::io(&state_path, "cannot read the run state", e))?;
-        let state: RunState = serde_json::from_str(&text)
-            .map_err(|e| Error::file(&state_path, format!("not a valid run state: {e}")))?;
+        let state = read_state(ckpt)?;
         let mut config = state.config.clone();
         overrides.apply(&mut config);
         config.validate()?;
         let (mut vs, model, mut ema_vs, ema_model) = build_pair(device, build);
-        let load = |vs: &mut VarStore, name: &str| -> Result<()> {
-            let p = ckpt.join(name);
-            vs.load(&p)
-                .map_err(|e| Error::file(&p, format!("cannot load parameters: {e}")))
-        };
-        load(&mut vs, "model.safetensors")?;
-        load(&mut ema_vs, "ema.safetensors")?;
+        load_params(&mut vs, ckpt, "model.safetensors")?;
+        load_params(&mut ema_vs, ckpt, "ema.safetensors")?;
         ema_vs.freeze();
-        let read = |name: &str| -> Result<Vec<(String, Tensor)>> {
-            let p = ckpt.join(name);
-            Tensor::read_safetensors(&p).map_err(|e| Error::file(&p, format!("cannot read: {e}")))
-        };
-        let get = |ts: &[(String, Tensor)], key: &str, file: &str| -> Result<Tensor> {
-            ts.iter()
-                .find(|(n, _)| n == key)
-                .map(|(_, t)| t.to_device(device))
-                .ok_or_else(|| Error::file(ckpt.join(file), format!("missing tensor {key}")))
-        };
         let mut adam = super::optimizer(&vs, &config)?;
-        adam.load_state(&read("optimizer.safetensors")?, state.adam_steps)?;
-        let buf = read("buffer.safetensors")?;
-        let buffer = ReplayBuffer {
-            x: get(&buf, "x", "buffer.safetensors")?,
-            y: get(&buf, "y", "buffer.safetensors")?,
-        };
-        let init = read("init.safetensors")?;
-        let x_init = XInit {
-            low: get(&init, "low", "init.safetensors")?,
-            high: get(&init, "high", "init.safetensors")?,
-        };
+        adam.load_state(
+            &read_tensors(ckpt, "optimizer.safetensors")?,
+            state.adam_steps,
+        )?;
         let layout = model.y_layout().clone();
-        state.y_init.validate(&layout)?;
-        if buffer.y.size().get(1).copied() != Some(layout.dim() as i64) {
-            return Err(Error::file(
-                ckpt.join("buffer.safetensors"),
-                "label width does not match the model",
-            ));
-        }
+        let (x_init, buffer) = read_chains(ckpt, device, &layout, &state.y_init)?;
         let all_y = enumerated_labels(&config, &layout, device)?;
         Ok(Self {
             config,
@@ -173,4 +141,64 @@ impl<M: JointEnergy> Trainer<M> {
             std::fs::write(&p, text).map_err(|e| Error::io(&p, "cannot write", e))
         })
     }
+}
+
+/// The run state (`state.json`) of the checkpoint folder `ckpt`.
+pub(crate) fn read_state(ckpt: &Path) -> Result<RunState> {
+    let path = ckpt.join("state.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::io(&path, "cannot read the run state", e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::file(&path, format!("not a valid run state: {e}")))
+}
+
+/// Loads the parameters of `ckpt/name` into `vs`.
+pub(crate) fn load_params(vs: &mut VarStore, ckpt: &Path, name: &str) -> Result<()> {
+    let p = ckpt.join(name);
+    vs.load(&p)
+        .map_err(|e| Error::file(&p, format!("cannot load parameters: {e}")))
+}
+
+/// The named tensors of the safetensors file `ckpt/name`.
+pub(crate) fn read_tensors(ckpt: &Path, name: &str) -> Result<Vec<(String, Tensor)>> {
+    let p = ckpt.join(name);
+    Tensor::read_safetensors(&p).map_err(|e| Error::file(&p, format!("cannot read: {e}")))
+}
+
+/// The start distribution `p₀(x)` and the replay buffer of the checkpoint `ckpt` on `device`,
+/// checked against the model's label `layout` (with the run's `q₀(y)`).
+pub(crate) fn read_chains(
+    ckpt: &Path,
+    device: Device,
+    layout: &YLayout,
+    y_init: &YInit,
+) -> Result<(XInit, ReplayBuffer)> {
+    let get = |ts: &[(String, Tensor)], key: &str, file: &str| -> Result<Tensor> {
+        ts.iter()
+            .find(|(n, _)| n == key)
+            .map(|(_, t)| t.to_device(device))
+            .ok_or_else(|| Error::file(ckpt.join(file), format!("missing tensor {key}")))
+    };
+    let init = read_tensors(ckpt, "init.safetensors")?;
+    let x_init = XInit {
+        low: get(&init, "low", "init.safetensors")?,
+        high: get(&init, "high", "init.safetensors")?,
+    };
+    let buf = read_tensors(ckpt, "buffer.safetensors")?;
+    let buffer = ReplayBuffer {
+        x: get(&buf, "x", "buffer.safetensors")?,
+        y: get(&buf, "y", "buffer.safetensors")?,
+    };
+    y_init.validate(layout)?;
+    if buffer.y.size().get(1).copied() != Some(layout.dim() as i64) {
+        return Err(Error::file(
+            ckpt.join("buffer.safetensors"),
+            format!(
+                "labels of width {:?} do not match the model's layout {layout:?} (D = {})",
+                buffer.y.size().get(1),
+                layout.dim()
+            ),
+        ));
+    }
+    Ok((x_init, buffer))
 }

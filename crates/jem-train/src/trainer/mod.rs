@@ -7,6 +7,7 @@
 mod distributed;
 mod evaluate;
 mod io;
+pub(crate) use io::{load_params, read_chains, read_state};
 mod recovery;
 mod step;
 
