@@ -87,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// `n` draws of `(x, y)`: `y` uniform over the three classes, `x | y ~ N(μ_y, 1)`.
-fn draw(layout: &YLayout, n: i64) -> Result<(Tensor, Tensor), Box<dyn std::error::Error>> {
+fn draw(layout: &YLayout, n: i64) -> ebm_core::Result<(Tensor, Tensor)> {
     let k = Tensor::randint(3, [n, 1], (Kind::Int64, tch::Device::Cpu));
     let mu = Tensor::from_slice(&MU).to_kind(Kind::Float);
     let x = mu.index_select(0, &k.squeeze_dim(1)).unsqueeze(1)
@@ -105,8 +105,7 @@ impl ebm_core::DataSource for Draws {
         vec![1]
     }
     fn next_batch(&mut self, n: i64, _: tch::Device) -> ebm_core::Result<ebm_core::Batch> {
-        let (x, y) =
-            draw(&self.0, n).map_err(|e| ebm_core::Error::config("data", "draw", e.to_string()))?;
+        let (x, y) = draw(&self.0, n)?;
         Ok(ebm_core::Batch {
             x,
             y,

@@ -29,6 +29,9 @@ pub struct CommonArgs {
     /// `--resume`, the resumed run's (its `config.json`).
     #[arg(long)]
     pub preset: Option<String>,
+    /// [`preset`](Self::preset), resolved (and the resumed run's `config.json` read) once.
+    #[arg(skip)]
+    resolved_preset: std::sync::OnceLock<String>,
     /// A JSON file of training settings applied on top of the preset: a run's `config.json`
     /// or any subset of its `train` keys (fresh runs only).
     #[arg(long, value_name = "FILE")]
@@ -193,19 +196,23 @@ impl CommonArgs {
     /// preset decides which floors and bars the end-of-run health check applies, so a resumed
     /// smoke-test (`tiny`) run is not judged against a real preset's floors.
     pub fn preset(&self) -> String {
-        if let Some(p) = &self.preset {
-            return p.clone();
-        }
-        self.resume
-            .as_deref()
-            .and_then(|dir| {
-                dir.ancestors().take(3).find_map(|d| {
-                    let text = fs::read_to_string(d.join("config.json")).ok()?;
-                    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-                    v.get("preset")?.as_str().map(str::to_string)
-                })
+        self.resolved_preset
+            .get_or_init(|| {
+                if let Some(p) = &self.preset {
+                    return p.clone();
+                }
+                self.resume
+                    .as_deref()
+                    .and_then(|dir| {
+                        dir.ancestors().take(3).find_map(|d| {
+                            let text = fs::read_to_string(d.join("config.json")).ok()?;
+                            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+                            v.get("preset")?.as_str().map(str::to_string)
+                        })
+                    })
+                    .unwrap_or_else(|| "default".to_string())
             })
-            .unwrap_or_else(|| "default".to_string())
+            .clone()
     }
 
     /// The preset of [`preset`](Self::preset) of `experiment` (`jem_train::presets`), with

@@ -33,11 +33,11 @@ fn data(n: i64) -> (Tensor, Tensor) {
     (x, y)
 }
 
-struct Source;
+struct Source(YLayout);
 
 impl ebm_core::DataSource for Source {
     fn y_layout(&self) -> &YLayout {
-        Box::leak(Box::new(layout()))
+        &self.0
     }
     fn x_shape(&self) -> Vec<i64> {
         vec![2]
@@ -102,7 +102,9 @@ fn a_saved_run_loads_predicts_and_generates_without_its_trainer() {
         checkpoint_dir: Some(&dir.path().join("checkpoints")),
         ..Default::default()
     };
-    trainer.train(&mut Source, &options, &mut Silent).unwrap();
+    trainer
+        .train(&mut Source(layout()), &options, &mut Silent)
+        .unwrap();
 
     // The run folder loads; f is the trainer's EMA model's, to the bit.
     let model = JointModel::load(dir.path(), Device::Cpu, build).unwrap();
