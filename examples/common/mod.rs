@@ -3,6 +3,18 @@
 //! clap, indicatif or image.)
 #![allow(dead_code)]
 
+/// `eprintln!` in one write. The standard error stream is unbuffered and `eprintln!` writes a
+/// formatted line piece by piece, so lines that several processes (the ranks of a
+/// data-parallel run) print at once can interleave mid-line; a line written whole cannot
+/// (pipes keep writes of up to 4 KiB whole).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let line = format!("{}\n", format_args!($($arg)*));
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }};
+}
+
 pub mod plot;
 pub mod run;
 
@@ -250,7 +262,7 @@ impl CommonArgs {
         let device = self.device.resolve()?;
         if device == joint_ebm::tch::Device::Cpu && self.device != DeviceChoice::Cpu {
             // The library's `tracing` warning reaches no terminal without a subscriber.
-            eprintln!("--device auto: CUDA unavailable, falling back to the CPU");
+            say!("--device auto: CUDA unavailable, falling back to the CPU");
         }
         Ok(device)
     }
@@ -350,7 +362,7 @@ impl Observer for RunObserver {
         if let Some(last) = &mut self.plain {
             if last.elapsed() >= LOG_EVERY {
                 *last = Instant::now();
-                eprintln!(
+                say!(
                     "[it {}/{} {:.0}s] {msg}",
                     r.iteration + 1,
                     self.bar.length().unwrap_or(0),
@@ -386,7 +398,7 @@ impl Observer for RunObserver {
             .map(|(k, v)| format!("  {k} {v:.3}"))
             .collect();
         self.bar.suspend(|| {
-            eprintln!(
+            say!(
                 "[eval @ {iteration}] energy acc {}  sample acc {}  ECE {}{judges}",
                 fmt(m.energy_accuracy),
                 fmt(m.sample_accuracy),
@@ -401,9 +413,12 @@ impl Observer for RunObserver {
         let _ = self.metrics.flush();
         self.bar.set_position(e.rolled_back_to as u64);
         self.bar.suspend(|| {
-            eprintln!(
+            say!(
                 "[recovery at {}] {}: rolled back to iteration {}; {}",
-                e.iteration, e.cause, e.rolled_back_to, e.remedy
+                e.iteration,
+                e.cause,
+                e.rolled_back_to,
+                e.remedy
             )
         });
     }
@@ -448,7 +463,7 @@ impl EnergyArg {
             config.label_lr_scale = 1.0;
         }
         let label = energy.label(paper);
-        eprintln!("{experiment}: energy: {label}");
+        say!("{experiment}: energy: {label}");
         Ok((energy, label))
     }
 

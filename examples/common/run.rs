@@ -65,7 +65,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
                 .with_context(|| format!("cannot resume from {}", dir.display()))
                 .inspect(|t| {
                     for (p, why) in t.resume_skipped() {
-                        eprintln!(
+                        say!(
                             "{experiment}: skipped unloadable checkpoint {} ({why}); resumed from an older one",
                             p.display()
                         );
@@ -90,7 +90,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
     if let Some(g) = group {
         let engine = g.engine();
         trainer.set_collective(g)?;
-        eprintln!(
+        say!(
             "{experiment}: rank {rank} of {world} ({engine}); batch {} per rank, {} in all",
             trainer.config().batch_size,
             trainer.config().batch_size * world as i64
@@ -108,8 +108,8 @@ pub fn train<M: JointEnergy, D: DataSource>(
     });
     write_json(&out_dir.join("config.json"), &resolved)?;
     let t = trainer.config();
-    eprintln!("{experiment}: objective: {}", t.objective_summary());
-    eprintln!(
+    say!("{experiment}: objective: {}", t.objective_summary());
+    say!(
         "{experiment}: preset {}, {} iterations (from {}), batch {}, {} sweeps, lr {}, Langevin \
          drift {} noise {} (ε {:.3e}, λ {:.3e}), device {device:?}, out {}",
         c.preset(),
@@ -158,7 +158,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
                 args.push(a);
             }
         }
-        eprintln!(
+        say!(
             "{experiment}: interrupted after iteration {iteration}; checkpoint {}.\nResume with: {} --resume {}",
             checkpoint
                 .as_ref()
@@ -172,7 +172,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
         Ok(r) => r,
         Err(e) if world > 1 => {
             // The other ranks are blocked in a collective: end them all.
-            eprintln!("{experiment}: rank {rank}: training failed: {e}");
+            say!("{experiment}: rank {rank}: training failed: {e}");
             trainer.abort_all_ranks(1);
         }
         Err(e @ Error::Diverged { .. }) => {
@@ -190,7 +190,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
                 "last_healthy_checkpoint": last_healthy,
             });
             write_json(&out_dir.join("metrics.json"), &line)?;
-            eprintln!(
+            say!(
                 "{experiment}: FAILED: training failed: {e}; last checkpoint taken with a healthy \
                  energy gap: {}",
                 last_healthy.map_or("none".into(), |p| p.display().to_string())
@@ -205,9 +205,10 @@ pub fn train<M: JointEnergy, D: DataSource>(
             "train_seconds": summary.train_seconds, "all_reduce_seconds": summary.all_reduce_seconds,
         });
         write_json(&out_dir.join("metrics.json"), &line)?;
-        eprintln!(
+        say!(
             "{experiment}: rank {rank} done ({} iterations, {:.1} s of training); rank 0 evaluates",
-            summary.iterations, summary.train_seconds
+            summary.iterations,
+            summary.train_seconds
         );
         drop(trainer); // finalises the group
         std::process::exit(0);
@@ -328,7 +329,7 @@ pub fn finish(
             )
         },
     );
-    eprintln!(
+    say!(
         "{experiment}: FAILED: the run {what}: {}; {} automatic recoveries; {resume}",
         health.failures.join("; "),
         summary.recoveries.len()
