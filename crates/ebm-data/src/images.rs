@@ -12,7 +12,8 @@ use tch::{Device, Kind, Tensor};
 pub struct ImageSplit {
     /// `uint8` `[N, 1, H, W]`; intensity in `[0, 1]` = value / [`Self::scale`].
     pub images: Tensor,
-    /// `int64` `[N, V]`: the value of each label variable (class index per group).
+    /// `[N, V]` integers (`int64`, or `uint8` for large label vectors such as masks): the value
+    /// of each label variable (class index per group, 0/1 per bit).
     pub labels: Tensor,
     /// Raw units per intensity 1.0: 255 for MNIST bytes, 4 for dSprites (the 2×2 average of a
     /// binary image is a multiple of ¼).
@@ -98,6 +99,31 @@ impl ImageBatcher {
         })
     }
 
+    /// As [`Self::new`] with nothing hidden at random, but with a given fixed observed mask
+    /// `[N_train, V]` (bool; `None`: all observed), checked against the split and layout.
+    pub(crate) fn with_observed(
+        layout: YLayout,
+        train: ImageSplit,
+        test: ImageSplit,
+        preprocess: Preprocess,
+        observed: Option<Tensor>,
+    ) -> Result<Self> {
+        if let Some(m) = &observed {
+            let want = [train.len() as i64, layout.num_vars() as i64];
+            if m.size() != want || m.kind() != Kind::Bool {
+                return Err(Error::shape(
+                    "ImageBatcher::with_observed",
+                    "observed",
+                    format!("bool {want:?}"),
+                    &m.size(),
+                ));
+            }
+        }
+        let mut b = Self::new(layout, train, test, preprocess, 0.0, 0)?;
+        b.observed = observed;
+        Ok(b)
+    }
+
     pub(crate) fn x_shape(&self) -> Vec<i64> {
         self.train.images.size()[1..].to_vec()
     }
@@ -113,7 +139,11 @@ impl ImageBatcher {
         let x = self
             .preprocess
             .apply(&(raw.to_kind(Kind::Float) / split.scale));
-        let values = split.labels.index_select(0, idx).to_device(device);
+        let values = split
+            .labels
+            .index_select(0, idx)
+            .to_device(device)
+            .to_kind(Kind::Int64);
         let y = self.layout.encode(&values, Kind::Float)?;
         Ok((x, y))
     }
@@ -148,12 +178,18 @@ impl ImageBatcher {
 
     /// The first `min(max, N_test)` test examples with fresh dequantisation noise.
     pub(crate) fn test_set(&self, max: i64, device: Device) -> Result<Batch> {
+        self.first_of(&self.test, max, device)
+    }
+
+    /// The first `min(max, N)` examples of `split` (laid out as this batcher's splits), fully
+    /// labelled, with fresh dequantisation noise.
+    pub(crate) fn first_of(&self, split: &ImageSplit, max: i64, device: Device) -> Result<Batch> {
         if max < 1 {
             return Err(Error::config("max", max, "must be at least 1"));
         }
-        let n = max.min(self.test.len() as i64);
+        let n = max.min(split.len() as i64);
         let idx = Tensor::arange(n, (Kind::Int64, Device::Cpu));
-        let (x, y) = self.gather(&self.test, &idx, device)?;
+        let (x, y) = self.gather(split, &idx, device)?;
         Ok(Batch {
             x,
             y,

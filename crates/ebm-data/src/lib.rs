@@ -10,7 +10,9 @@
 //!   Fashion-MNIST from the Debian package `dataset-fashion-mnist` ([`Mnist::fashion`]);
 //! - [`DSprites`]: the paper's dSprites subset (ellipses, 8 orientations, 49,152 images),
 //!   generated procedurally ([`DSprites::generate`]) or selected from the original `.npz`
-//!   ([`DSprites::from_npz`]).
+//!   ([`DSprites::from_npz`]);
+//! - [`StructuredSprites`]: all three dSprites shapes with every factor and the sprite's 16 × 16
+//!   mask as one structured label (groups and 256 bits; not enumerable), generated.
 //!
 //! Images are kept as `uint8` tensors and preprocessed per batch as in the paper's appendix
 //! B.2.1 / B.3.1 ([`Preprocess`]): fresh dequantisation noise at every load, then the logit
@@ -29,6 +31,7 @@ pub mod mnist;
 pub mod npz;
 pub mod preprocess;
 mod seeded;
+pub mod sprites;
 mod toy;
 
 use std::path::Path;
@@ -42,6 +45,7 @@ pub use images::ImageSplit;
 pub use mnist::{Mnist, MnistConfig};
 pub use preprocess::{from_logit, to_logit, Preprocess};
 pub use seeded::seeded_permutation;
+pub use sprites::{SpritesConfig, StructuredSprites};
 pub use toy::EightGaussians;
 
 /// [`ebm_core::Error::File`] for `path` with `message`.
