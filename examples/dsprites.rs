@@ -153,7 +153,7 @@ fn main() -> Result<()> {
         config,
         &mut data,
         &test,
-        true,
+        (true, true),
         build,
         extra,
         Some(judge),

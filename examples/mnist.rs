@@ -179,7 +179,7 @@ fn main() -> Result<()> {
         config,
         &mut data,
         &test,
-        true,
+        (true, true),
         build,
         extra,
         Some(judge),

@@ -161,7 +161,7 @@ fn main() -> Result<()> {
         config,
         &mut data,
         &test,
-        true,
+        (true, true),
         presets::toy::energy,
         extra,
         Some(joint_ebm::judges::toy(per_value)),

@@ -15,8 +15,11 @@
 //! * [`data`] (`ebm-data`): the paper's datasets and the generation judges;
 //! * [`tch`]: the tensor library, at the version the layers were built with;
 //! * [`judges`]: the generation judges of the three experiments, ready to install on a
-//!   trainer.
+//!   trainer;
+//! * [`structured`]: judges and metrics of the structured-sprites experiment (factors and
+//!   masks as one label).
 pub mod judges;
+pub mod structured;
 
 pub use ebm_core;
 pub use ebm_data as data;

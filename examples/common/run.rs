@@ -22,7 +22,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
     config: TrainConfig,
     data: &mut D,
     test: &Batch,
-    energy_based: bool,
+    (energy_based, sample_based): (bool, bool),
     build: impl Fn(&nn::Path) -> M,
     extra: serde_json::Value,
     judge: Option<Judge<M>>,
@@ -136,7 +136,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
     let options = TrainOptions {
         test: (rank == 0).then_some(test),
         energy_based,
-        sample_based: true,
+        sample_based,
         checkpoint_dir: Some(&ckpt),
         stop: Some(&stop),
     };

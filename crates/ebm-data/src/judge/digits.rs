@@ -1,7 +1,10 @@
-//! The MNIST judge: an independent CNN classifier trained on the training split only.
+//! The MNIST judge: an independent CNN classifier trained on the training split only (also the
+//! structured sprites' shape-and-scale judge: the same recipe on 32 × 32 images).
 //!
 //! Architecture: `Conv(1,32,3)-ReLU-MaxPool2-Conv(32,64,3)-ReLU-MaxPool2-Flatten-Linear(1600,128)-
-//! ReLU-Linear(128,10)` on intensities in `[0, 1]` (`[N, 1, 28, 28]`). Recipe: cross-entropy,
+//! ReLU-Linear(128,10)` on intensities in `[0, 1]` (`[N, 1, 28, 28]`; for other sides `s` the
+//! flattened size is `64 · ⌊(⌊(s−2)/2⌋ − 2)/2⌋²`, 2 304 for 32 × 32, and the classes are as many
+//! as the labels have). Recipe: cross-entropy,
 //! Adam (lr 1e-3, 3e-4 for the last two epochs), batch 64, [`DigitJudge::EPOCHS`] epochs, each
 //! batch shifted by a random offset of up to ±1 pixel per axis (the judge must read digits that
 //! are not perfectly centred). Every random choice (initial weights `U(±1/√fan_in)`, epoch orders,
@@ -33,6 +36,7 @@ pub struct DigitJudgeReport {
 pub struct DigitJudge {
     vs: nn::VarStore,
     net: nn::Sequential,
+    side: i64,
 }
 
 /// Bump when the architecture or the recipe changes (invalidates caches).
@@ -44,7 +48,9 @@ impl DigitJudge {
     /// Seed of every random choice of the training.
     pub const SEED: u64 = 20_241_129;
 
-    fn build(classes: i64) -> Self {
+    fn build(classes: i64, side: i64) -> Self {
+        let q = ((side - 2) / 2 - 2) / 2;
+        let flat = 64 * q * q;
         let vs = nn::VarStore::new(Device::Cpu);
         let p = vs.root();
         let net = nn::seq()
@@ -52,26 +58,35 @@ impl DigitJudge {
             .add_fn(|t| t.relu().max_pool2d_default(2))
             .add(nn::conv2d(&p / "c2", 32, 64, 3, Default::default()))
             .add_fn(|t| t.relu().max_pool2d_default(2).flatten(1, -1))
-            .add(nn::linear(&p / "l1", 1600, 128, Default::default()))
+            .add(nn::linear(&p / "l1", flat, 128, Default::default()))
             .add_fn(|t| t.relu())
             .add(nn::linear(&p / "l2", 128, classes, Default::default()));
-        Self { vs, net }
+        Self { vs, net, side }
     }
 
     /// Reads the judge for `train` from `cache_dir` if it was trained before, else trains it
     /// (≈ tens of seconds on one CPU core) and writes it there; reports its accuracy on `test`.
-    /// `train`/`test` hold `[N, 1, 28, 28]` images and `[N, 1]` class labels.
+    /// `train`/`test` hold `[N, 1, s, s]` images (`s ≥ 10`; MNIST: 28) and `[N, 1]` class labels.
     pub fn load_or_train(
         train: &ImageSplit,
         test: &ImageSplit,
         cache_dir: &Path,
     ) -> Result<(Self, DigitJudgeReport)> {
-        let classes = 1 + i64::try_from(train.labels.max())?;
+        let classes = 1 + i64::try_from(train.labels.max().to_kind(Kind::Int64))?;
+        let size = train.images.size();
+        if size.len() != 4 || size[1] != 1 || size[2] != size[3] || size[2] < 10 {
+            return Err(Error::shape(
+                "DigitJudge::load_or_train",
+                "train.images",
+                "[N, 1, s, s] with s ≥ 10",
+                &size,
+            ));
+        }
         let file = cache_dir.join(format!(
             "digit-judge-{:016x}.safetensors",
             data_hash(train)?
         ));
-        let mut judge = Self::build(classes);
+        let mut judge = Self::build(classes, size[2]);
         let from_cache = file.exists() && judge.vs.load(&file).is_ok();
         if !from_cache {
             judge.fit(train)?;
@@ -85,7 +100,7 @@ impl DigitJudge {
             std::fs::rename(&tmp, &file).map_err(|e| file_error(&file, e.to_string()))?;
         }
         let pred = judge.classify(&test.intensities())?.0;
-        let truth = Vec::<i64>::try_from(test.labels.reshape([-1]))?;
+        let truth = Vec::<i64>::try_from(test.labels.reshape([-1]).to_kind(Kind::Int64))?;
         let right = pred.iter().zip(&truth).filter(|(a, b)| a == b).count();
         let report = DigitJudgeReport {
             test_accuracy: right as f64 / truth.len().max(1) as f64,
@@ -143,15 +158,16 @@ impl DigitJudge {
         Ok(())
     }
 
-    /// Predicted classes and max-probabilities of images `[N, 1, 28, 28]` with intensities in
-    /// `[0, 1]` (any device and float kind; non-finite pixels are an error).
+    /// Predicted classes and max-probabilities of images `[N, 1, s, s]` (`s` the side it was
+    /// trained on) with intensities in `[0, 1]` (any device and float kind; non-finite pixels
+    /// are an error).
     pub fn classify(&self, images: &Tensor) -> Result<(Vec<i64>, Vec<f64>)> {
         let s = images.size();
-        if s.len() != 4 || s[1] != 1 || s[2] != 28 || s[3] != 28 {
+        if s.len() != 4 || s[1] != 1 || s[2] != self.side || s[3] != self.side {
             return Err(Error::shape(
                 "DigitJudge::classify",
                 "images",
-                "[N, 1, 28, 28]",
+                format!("[N, 1, {0}, {0}]", self.side),
                 &s,
             ));
         }
@@ -190,7 +206,7 @@ fn data_hash(split: &ImageSplit) -> Result<u64> {
     eat(&Vec::<u8>::try_from(
         split.images.to_kind(Kind::Uint8).reshape([-1]),
     )?);
-    let labels = Vec::<i64>::try_from(split.labels.reshape([-1]))?;
+    let labels = Vec::<i64>::try_from(split.labels.reshape([-1]).to_kind(Kind::Int64))?;
     for l in labels {
         eat(&l.to_le_bytes());
     }

@@ -2,7 +2,7 @@
 //! chains (conditional generation, inpainting).
 
 use super::{iteration_seed, Trainer};
-use crate::config::TrainConfig;
+use crate::config::{GenerationStart, TrainConfig};
 use crate::kernels::AnyDiscrete;
 use crate::metrics::{accuracy_per_variable, mean_ece, EvalMetrics};
 use crate::model::{generate, Starts};
@@ -90,13 +90,27 @@ impl<M: JointEnergy> Trainer<M> {
         fixed: &[(usize, &[i64])],
         x_fixed: Option<(&Tensor, &Tensor)>,
     ) -> Result<(Tensor, Tensor)> {
+        let (start, sweeps) = (self.config.gen_start, self.config.gen_sweeps);
+        self.generate_from(n, fixed, x_fixed, start, sweeps)
+    }
+
+    /// As [`Self::generate`], with the start of the chains and the number of sweeps given
+    /// instead of the configuration's `gen_start` and `gen_sweeps` (to judge generation from
+    /// noise and from the buffer side by side).
+    pub fn generate_from(
+        &self,
+        n: i64,
+        fixed: &[(usize, &[i64])],
+        x_fixed: Option<(&Tensor, &Tensor)>,
+        start: GenerationStart,
+        sweeps: usize,
+    ) -> Result<(Tensor, Tensor)> {
         let starts = Starts {
             model: &self.ema_model,
             x_init: &self.x_init,
             y_init: &self.y_init,
             buffer: &self.buffer,
         };
-        let (start, sweeps) = (self.config.gen_start, self.config.gen_sweeps);
         generate(&starts, &self.sampler()?, start, sweeps, n, fixed, x_fixed)
     }
 }
