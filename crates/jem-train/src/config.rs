@@ -292,8 +292,16 @@ pub struct TrainConfig {
     /// (`log p(x, y) = log p(x) + log p(y | x)`), so `α > 0` weights the conditional by `1 + α`
     /// (for one label group; a pseudo-likelihood for several) — a different objective, not
     /// JEM's (whose equal weights are the joint likelihood). Computed exactly by enumerating
-    /// each label variable; see `conditional_pseudo_log_likelihood`.
+    /// each label variable; see `conditional_pseudo_log_likelihood` — unless `cond_steps > 0`.
     pub cond_weight: f64,
+    /// How the extra conditional term of `cond_weight` is estimated. `0` (default): the exact
+    /// pseudo-log-likelihood by enumerating each variable's values. `k > 0`: by sampling, for
+    /// label spaces too large or energies too costly to enumerate — `α · (mean f(x⁺, y^c) −
+    /// mean f(x⁺, y⁺))` with `y^c` the state of `k` steps of the prediction kernel on `y` with
+    /// `x⁺` fixed, started from `q₀(y)` (short-run chains, as the sample-based prediction's);
+    /// its gradient estimates `−α ∇ log p(y⁺ | x⁺)` as well as `k` steps reach `p(y | x⁺)`.
+    /// Not in the paper.
+    pub cond_steps: usize,
     /// Label treatment in the negative phase ([`NegativeLabels::Sampled`] = the paper).
     pub negative_labels: NegativeLabels,
     /// Automatic recovery from divergence (off by default; see [`RecoveryConfig`]).
@@ -371,6 +379,7 @@ impl Default for TrainConfig {
             clip_grad: 0.0,
             label_lr_scale: 1.0,
             cond_weight: 0.0,
+            cond_steps: 0,
             negative_labels: NegativeLabels::Sampled,
             max_abs_energy: 1e5,
             recovery: RecoveryConfig::default(),
@@ -410,7 +419,13 @@ impl TrainConfig {
         if self.cond_weight == 0.0 && self.l2_energy == 0.0 {
             s.push_str(" (the paper's objective)");
         }
-        if self.cond_weight > 0.0 {
+        if self.cond_weight > 0.0 && self.cond_steps > 0 {
+            s.push_str(&format!(
+                " + {} × extra conditional log p(y | x), estimated with {}-step chains on y from \
+                 q0(y) (NOT the paper's objective)",
+                self.cond_weight, self.cond_steps
+            ));
+        } else if self.cond_weight > 0.0 {
             s.push_str(&format!(
                 " + {} × extra conditional pseudo-log-likelihood (NOT the paper's objective)",
                 self.cond_weight

@@ -32,7 +32,8 @@ impl<M: JointEnergy> Trainer<M> {
         let observed = batch.observed.map(|o| o.to_device(self.device));
 
         self.vs.freeze();
-        let sampled = (|| -> Result<(Tensor, Tensor, SweepDiagnostics)> {
+        type Sampled = (Tensor, Tensor, SweepDiagnostics, Option<Tensor>);
+        let sampled = (|| -> Result<Sampled> {
             // Positive phase: impute unobserved labels with the observed ones clamped.
             if let Some(obs) = &observed {
                 let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
@@ -73,25 +74,52 @@ impl<M: JointEnergy> Trainer<M> {
                 .run(&self.model, state, cfg.sweeps, &mut diag)?;
             self.buffer.write_back(&draw.index, state.x(), state.y());
             let (x, y) = state.into_xy();
-            Ok((x, y, diag))
+            // The sampled conditional term: short-run chains on y given x⁺ from q₀(y).
+            let y_cond = if cfg.cond_weight > 0.0 && cfg.cond_steps > 0 {
+                let b = x_pos.size()[0];
+                let y0 = self
+                    .y_init
+                    .sample(&self.layout, b, self.device, y_pos.kind())?;
+                let state = JointState::new_trusted(&self.model, &x_pos, &y0)?;
+                let kernel = AnyDiscrete::from_config(&crate::TrainConfig {
+                    y_sampler: cfg.predict_y_sampler.unwrap_or(cfg.y_sampler),
+                    ..cfg.clone()
+                })?;
+                Some(
+                    mwg::run_discrete(&kernel, &self.model, state, cfg.cond_steps)?
+                        .into_xy()
+                        .1,
+                )
+            } else {
+                None
+            };
+            Ok((x, y, diag, y_cond))
         })();
         self.vs.unfreeze();
-        let (x_neg, y_neg, diag) = sampled?;
+        let (x_neg, y_neg, diag, y_cond) = sampled?;
 
         // One forward for both phases (the energies treat rows independently), so the weights'
         // backward runs once over 2B rows instead of twice over B.
+        // With the sampled conditional term, a third block (x⁺, y^c) joins the same forward.
         let b = x_pos.size()[0];
-        let x_all = Tensor::cat(&[&x_pos, &x_neg.to_kind(x_pos.kind())], 0);
-        let y_all = Tensor::cat(&[&y_pos, &y_neg.to_kind(y_pos.kind())], 0);
+        let mut xs = vec![x_pos.shallow_clone(), x_neg.to_kind(x_pos.kind())];
+        let mut ys = vec![y_pos.shallow_clone(), y_neg.to_kind(y_pos.kind())];
+        if let Some(yc) = &y_cond {
+            xs.push(x_pos.shallow_clone());
+            ys.push(yc.to_kind(y_pos.kind()));
+        }
+        let x_all = Tensor::cat(&xs, 0);
+        let y_all = Tensor::cat(&ys, 0);
         let h_all = self.model.features(&x_all);
         let h_all = h_all.as_ref().unwrap_or(&x_all);
         let f_all = self.model.log_density_from_features(h_all, &y_all);
         let f_pos = f_all.narrow(0, 0, b);
-        let f_neg = f_all.narrow(0, b, f_all.size()[0] - b);
+        let n_neg = x_neg.size()[0];
+        let f_neg = f_all.narrow(0, b, n_neg);
         let neg_term = match &self.all_y {
             None => f_neg.mean(Kind::Float),
             Some(all_y) => {
-                let h_neg = h_all.narrow(0, b, f_all.size()[0] - b);
+                let h_neg = h_all.narrow(0, b, n_neg);
                 expected_log_density(&self.model, &h_neg, &all_y.to_kind(y_pos.kind()))
                     .mean(Kind::Float)
             }
@@ -101,7 +129,13 @@ impl<M: JointEnergy> Trainer<M> {
             let l2 = (&f_pos * &f_pos).mean(Kind::Float) + (&f_neg * &f_neg).mean(Kind::Float);
             loss += l2 * self.config.l2_energy;
         }
-        let cond_ll = if self.config.cond_weight > 0.0 {
+        let cond_ll = if let Some(_yc) = &y_cond {
+            // −(f(x⁺, y⁺) − f(x⁺, y^c)): an estimate of −log p(y⁺ | x⁺) up to its constant.
+            let f_cond = f_all.narrow(0, b + n_neg, b);
+            let ll = (&f_pos - &f_cond).mean(Kind::Float);
+            loss -= &ll * self.config.cond_weight;
+            ll.detach()
+        } else if self.config.cond_weight > 0.0 {
             let h_pos = h_all.narrow(0, 0, b);
             let ll =
                 conditional_pseudo_log_likelihood(&self.model, &h_pos, &y_pos, observed.as_ref())
