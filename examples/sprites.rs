@@ -17,12 +17,13 @@ mod common;
 use anyhow::{Context, Result};
 use clap::Parser;
 use common::{plot, CommonArgs};
-use ebm_data::sprites::{Holdout, SpriteLabels, SpritesConfig, StructuredSprites};
+use ebm_data::sprites::{Holdout, SpriteLabels, SpriteScenes, SpritesConfig, StructuredSprites};
 use ebm_data::{from_logit, DataSource};
-use jem_train::{presets, GenerationStart, MaskCnnEnergy, Trainer};
+use jem_train::{presets, FactorHead, GenerationStart, MaskCnnEnergy, Trainer};
 use joint_ebm::ebm_core::seed_everything;
 use joint_ebm::structured::{
     generation_metrics, predict_metrics, EvalSet, Protocol, Split, SpriteJudges,
+    FACTOR_JUDGE_IMAGES,
 };
 use joint_ebm::tch::{Device, Kind, Tensor};
 use std::collections::BTreeMap;
@@ -45,6 +46,25 @@ struct Args {
     /// others' masks are imputed by the sampler (semi-supervised segmentation).
     #[arg(long, default_value_t = 1.0)]
     mask_observed: f64,
+    /// How the factors enter the energy: `readout` (one logit per factor value from the
+    /// features of x and the mask) or `concat` (the paper's dSprites head: at the MLP's input).
+    #[arg(long, value_enum, default_value = "readout")]
+    factor_head: FactorHeadArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FactorHeadArg {
+    Readout,
+    Concat,
+}
+
+impl From<FactorHeadArg> for FactorHead {
+    fn from(a: FactorHeadArg) -> Self {
+        match a {
+            FactorHeadArg::Readout => FactorHead::Readout,
+            FactorHeadArg::Concat => FactorHead::Concat,
+        }
+    }
 }
 
 fn panels(x: &Tensor) -> Result<Vec<image::RgbImage>> {
@@ -151,9 +171,21 @@ fn main() -> Result<()> {
         ..SpritesConfig::default()
     };
     let started = Instant::now();
-    let mut data = StructuredSprites::generate(cfg.clone()).context("cannot build the sprites")?;
-    seed_everything(presets::setup_seed(config.seed));
     let smoke = presets::is_smoke_test(&config);
+    // A smoke test renders one orientation of eight (18 432 images) and trains a small judge.
+    let mut data = if smoke {
+        let scenes = SpriteScenes::generate_where(|l| l[3] == 0);
+        let small = SpritesConfig {
+            test_size: 500,
+            val_size: 500,
+            ..cfg.clone()
+        };
+        StructuredSprites::from_scenes(&scenes, small)
+    } else {
+        StructuredSprites::generate(cfg.clone())
+    }
+    .context("cannot build the sprites")?;
+    seed_everything(presets::setup_seed(config.seed));
     // The evaluation protocol, fixed before any seed was judged.
     let (during, last) = if smoke {
         let p = Protocol {
@@ -185,7 +217,8 @@ fn main() -> Result<()> {
             },
         )
     };
-    let judges = SpriteJudges::fit(&data, &joint_ebm::judges::cache_dir())?;
+    let judge_images = if smoke { 300 } else { FACTOR_JUDGE_IMAGES };
+    let judges = SpriteJudges::fit(&data, judge_images, &joint_ebm::judges::cache_dir())?;
     for (k, v) in &judges.real {
         say!("sprites: {k} = {v:.4}");
     }
@@ -228,9 +261,10 @@ fn main() -> Result<()> {
         }),
     );
     let layout = args.labels.layout();
+    let head = FactorHead::from(args.factor_head);
     let extra = serde_json::json!({
         "labels": args.labels, "holdout": args.holdout, "mask_observed": args.mask_observed,
-        "energy": "mask-cnn: the mask as an image channel beside x, the factors in the head (not the paper's)",
+        "energy": "mask-cnn: the mask as an image channel beside x, the factors in the head (not the paper's)", "factor_head": head,
         "protocol_during": format!("{during:?}"), "protocol_final": format!("{last:?}"),
         "metrics_split": "val_* on the validation split (carved from training data); the rest on the test split",
     });
@@ -260,7 +294,7 @@ fn main() -> Result<()> {
         &trainer_test,
         (false, false),
         |p| {
-            presets::sprites::energy(p, layout.clone())
+            presets::sprites::energy(p, layout.clone(), head)
                 .expect("the layout of the data fits the energy")
         },
         extra,

@@ -5,7 +5,7 @@
 //! # Judges (fitted or trained on the training split only)
 //! - **shape and scale**: a CNN classifier of the 18 (shape, scale) classes, the MNIST judge's
 //!   recipe on 32 × 32 images ([`ebm_data::judge::DigitJudge`]), trained on the first
-//!   [`FACTOR_JUDGE_IMAGES`] training images and cached on disk;
+//!   [`FACTOR_JUDGE_IMAGES`] training images (fewer for smoke tests) and cached on disk;
 //! - **position and validity**: [`SpriteJudge`] (threshold, connected components, centroid →
 //!   nearest fitted bin; valid = one component of a plausible area), fitted on the same images;
 //! - **mask**: [`mask_of_images`] — the 2 × 2 block mean of the 32 × 32 image at ≥ ½, which
@@ -85,10 +85,10 @@ fn host(t: &Tensor) -> Result<Vec<i64>> {
 
 impl SpriteJudges {
     /// Trains (or reads from `cache_dir`) the shape-and-scale judge and fits the position judge
-    /// on the training split; scores all three on the test split.
-    pub fn fit(data: &StructuredSprites, cache_dir: &Path) -> Result<Self> {
+    /// on the first `images` training images; scores all three on the test split.
+    pub fn fit(data: &StructuredSprites, images: i64, cache_dir: &Path) -> Result<Self> {
         let train = data.train();
-        let n = FACTOR_JUDGE_IMAGES.min(train.len() as i64);
+        let n = images.clamp(1, train.len() as i64);
         let class = |s: &SpriteSplit, n: i64| {
             let f = s.factors.narrow(0, 0, n);
             ImageSplit {

@@ -302,6 +302,13 @@ pub struct TrainConfig {
     /// its gradient estimates `−α ∇ log p(y⁺ | x⁺)` as well as `k` steps reach `p(y | x⁺)`.
     /// Not in the paper.
     pub cond_steps: usize,
+    /// With `cond_steps > 0`, which conditionals the sampled term estimates: `false` (default)
+    /// `log p(y | x⁺)` with chains over all of `y`; `true` a two-block pseudo-likelihood
+    /// `log p(groups | bits⁺, x⁺) + log p(bits | groups⁺, x⁺)` — one chain over the
+    /// categorical groups with the bits clamped at their data values, one over the bits with
+    /// the groups clamped — so that neither block's signal is drowned by the other's (e.g.
+    /// factors beside a 256-bit mask). Not in the paper.
+    pub cond_split: bool,
     /// Label treatment in the negative phase ([`NegativeLabels::Sampled`] = the paper).
     pub negative_labels: NegativeLabels,
     /// Automatic recovery from divergence (off by default; see [`RecoveryConfig`]).
@@ -380,6 +387,7 @@ impl Default for TrainConfig {
             label_lr_scale: 1.0,
             cond_weight: 0.0,
             cond_steps: 0,
+            cond_split: false,
             negative_labels: NegativeLabels::Sampled,
             max_abs_energy: 1e5,
             recovery: RecoveryConfig::default(),
@@ -421,9 +429,15 @@ impl TrainConfig {
         }
         if self.cond_weight > 0.0 && self.cond_steps > 0 {
             s.push_str(&format!(
-                " + {} × extra conditional log p(y | x), estimated with {}-step chains on y from \
-                 q0(y) (NOT the paper's objective)",
-                self.cond_weight, self.cond_steps
+                " + {} × extra conditional {}, estimated with {}-step chains on y from q0(y) \
+                 (NOT the paper's objective)",
+                self.cond_weight,
+                if self.cond_split {
+                    "log p(groups | bits, x) + log p(bits | groups, x)"
+                } else {
+                    "log p(y | x)"
+                },
+                self.cond_steps
             ));
         } else if self.cond_weight > 0.0 {
             s.push_str(&format!(

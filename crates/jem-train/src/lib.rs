@@ -29,7 +29,7 @@ pub use conditional::conditional_pseudo_log_likelihood;
 pub use config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig, YInitMode};
 pub use health::{Expectations, HealthReport, Threshold};
 pub use kernels::{AnyContinuous, AnyDiscrete, XSampler, YSampler};
-pub use mask_energy::MaskCnnEnergy;
+pub use mask_energy::{FactorHead, MaskCnnEnergy};
 pub use metrics::EvalMetrics;
 pub use model::JointModel;
 pub use models::{

@@ -6,8 +6,18 @@
 //! m  = nearest-upsample(mask as [B, 1, s_m, s_m]) to side × side
 //! h  = SiLU-CNN([x, m])      Conv(2,16,3,1,1)-SiLU-Conv(16,32,4,2,1)-SiLU-Conv(32,64,4,2,1)-SiLU-
 //!                            Conv(64,128,4,2,1)-SiLU-Conv(128,16,1)-Flatten   → 16·(side/8)² features
-//! f(x, y) = MLP(concat(h, factors))   Linear(F + D_f, 256)-SiLU-Linear(256,256)-SiLU-Linear(256,1)
+//! readout head (default):  z = Linear(F,256)-SiLU-Linear(256,256)-SiLU-Linear(256, 1 + D_f) of h,
+//!                           f(x, y) = z₀ + ⟨z₁…, factors⟩
+//! concat head:              f(x, y) = MLP(concat(h, factors)),
+//!                           Linear(F + D_f, 256)-SiLU-Linear(256,256)-SiLU-Linear(256,1)
 //! ```
+//!
+//! The **readout** head ([`FactorHead::Readout`]) reads the factors as JEM reads labels — one
+//! logit per factor value — but from features of `x` *and the mask*, so the factors interact
+//! with the mask (and, through it, with each other given `x` alone). The **concat** head
+//! ([`FactorHead::Concat`]) is the paper's dSprites head: the factors enter at the MLP's input
+//! and must meet class-specific features in a hidden layer first, which learns slowly (measured
+//! for dSprites' two position labels; `docs/EXPERIMENTS.md` §28–29).
 //!
 //! Higher = more probable. Not an architecture of the paper: the paper's dSprites network reads
 //! `y` only at the input of the head (its labels were two position bins); here the mask is a
@@ -43,13 +53,30 @@ pub struct MaskCnnEnergy {
     conv0_m: Option<nn::Conv2D>,
     convs: Vec<nn::Conv2D>,
     head: Vec<nn::Linear>,
+    readout: bool,
+}
+
+/// How the factor one-hots enter [`MaskCnnEnergy`] (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FactorHead {
+    /// One logit per factor value from the features of `x` and the mask (default).
+    #[default]
+    Readout,
+    /// The factors concatenated to the features at the MLP's input (the paper's dSprites head).
+    Concat,
 }
 
 impl MaskCnnEnergy {
     /// Builds the network under `path` for `side × side` images (`side` divisible by 8) and
     /// labels laid out by `layout`: its categorical groups are the factors, its bits (if any)
     /// a square mask whose side divides `side`. Errors name a layout or side that does not fit.
-    pub fn new(path: &nn::Path, layout: YLayout, side: i64) -> ebm_core::Result<Self> {
+    pub fn new(
+        path: &nn::Path,
+        layout: YLayout,
+        side: i64,
+        factor_head: FactorHead,
+    ) -> ebm_core::Result<Self> {
         let bits = layout.bits() as i64;
         let mask_side = (bits as f64).sqrt().round() as i64;
         if bits > 0 && (mask_side * mask_side != bits || side % mask_side != 0) {
@@ -102,10 +129,16 @@ impl MaskCnnEnergy {
             })
             .collect();
         let features = 16 * (side / 8) * (side / 8);
+        let readout = factor_head == FactorHead::Readout;
+        let (inputs, outputs) = if readout {
+            (features, 1 + factor_dim)
+        } else {
+            (features + factor_dim, 1)
+        };
         let head = vec![
-            torch_linear(&(path / "head0"), features + factor_dim, 256),
+            torch_linear(&(path / "head0"), inputs, 256),
             torch_linear(&(path / "head1"), 256, 256),
-            torch_linear(&(path / "head2"), 256, 1),
+            torch_linear(&(path / "head2"), 256, outputs),
         ];
         Ok(Self {
             layout,
@@ -116,6 +149,7 @@ impl MaskCnnEnergy {
             conv0_m,
             convs,
             head,
+            readout,
         })
     }
 
@@ -134,8 +168,8 @@ impl MaskCnnEnergy {
 
     fn head_on(&self, h: &Tensor, factors: Option<&Tensor>) -> Tensor {
         let mut z = match factors {
-            Some(f) => Tensor::cat(&[h, &f.to_kind(h.kind())], 1),
-            None => h.shallow_clone(),
+            Some(f) if !self.readout => Tensor::cat(&[h, &f.to_kind(h.kind())], 1),
+            _ => h.shallow_clone(),
         };
         for (i, l) in self.head.iter().enumerate() {
             z = l.forward(&z);
@@ -143,7 +177,13 @@ impl MaskCnnEnergy {
                 z = z.silu();
             }
         }
-        z.squeeze_dim(1)
+        match factors {
+            Some(f) if self.readout => {
+                let logits = z.narrow(1, 1, self.factor_dim);
+                z.select(1, 0) + (logits * f.to_kind(z.kind())).sum_dim_intlist(1, false, z.kind())
+            }
+            _ => z.select(1, 0),
+        }
     }
 
     fn split(&self, y: &Tensor) -> (Option<Tensor>, Option<Tensor>) {
@@ -207,12 +247,18 @@ mod tests {
     /// changing each (an interaction term that a factorised energy would not have).
     #[test]
     fn labels_interact_and_the_feature_split_is_exact() {
+        for head in [FactorHead::Readout, FactorHead::Concat] {
+            interactions(head);
+        }
+    }
+
+    fn interactions(head: FactorHead) {
         // In double precision: at initialisation a label's effect on f is about 1e-6 and an
         // interaction about 1e-8, near float32's resolution of f.
         tch::manual_seed(0);
         let mut vs = nn::VarStore::new(Device::Cpu);
         vs.set_kind(Kind::Double);
-        let e = MaskCnnEnergy::new(&vs.root(), layout(), 8).unwrap();
+        let e = MaskCnnEnergy::new(&vs.root(), layout(), 8, head).unwrap();
         let x = Tensor::randn([4, 1, 8, 8], (Kind::Double, Device::Cpu));
         let y = YInit::Uniform
             .sample(e.y_layout(), 4, Device::Cpu, Kind::Double)
@@ -282,14 +328,26 @@ mod tests {
             YLayout::categorical(vec![3, 4]).unwrap(),
             YLayout::binary(64).unwrap(),
         ] {
-            let e = MaskCnnEnergy::new(&vs.root(), l.clone(), 16).unwrap();
+            let e = MaskCnnEnergy::new(&vs.root(), l.clone(), 16, FactorHead::Readout).unwrap();
             let y = YInit::Uniform
                 .sample(&l, 2, Device::Cpu, Kind::Float)
                 .unwrap();
             assert_eq!(e.log_density(&x, &y).size(), [2]);
         }
-        assert!(MaskCnnEnergy::new(&vs.root(), YLayout::binary(10).unwrap(), 16).is_err());
-        assert!(MaskCnnEnergy::new(&vs.root(), YLayout::binary(36).unwrap(), 16).is_err());
-        assert!(MaskCnnEnergy::new(&vs.root(), layout(), 12).is_err());
+        assert!(MaskCnnEnergy::new(
+            &vs.root(),
+            YLayout::binary(10).unwrap(),
+            16,
+            FactorHead::Readout
+        )
+        .is_err());
+        assert!(MaskCnnEnergy::new(
+            &vs.root(),
+            YLayout::binary(36).unwrap(),
+            16,
+            FactorHead::Readout
+        )
+        .is_err());
+        assert!(MaskCnnEnergy::new(&vs.root(), layout(), 12, FactorHead::Readout).is_err());
     }
 }

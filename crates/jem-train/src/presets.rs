@@ -468,17 +468,17 @@ pub mod dsprites {
 pub mod sprites {
     use super::*;
     use crate::kernels::XSampler;
-    use crate::mask_energy::MaskCnnEnergy;
+    use crate::mask_energy::{FactorHead, MaskCnnEnergy};
 
     /// Shape, scale, position x bin, position y bin, then 256 mask bits.
     pub fn layout() -> YLayout {
         YLayout::new(vec![3, 6, 16, 16], 256).expect("a valid constant layout")
     }
 
-    /// The energy: the mask as an image channel beside `x` in a CNN, the factors in the head
-    /// ([`MaskCnnEnergy`]); labels interact.
-    pub fn energy(p: &nn::Path, layout: YLayout) -> Result<MaskCnnEnergy> {
-        MaskCnnEnergy::new(p, layout, 32)
+    /// The energy: the mask as an image channel beside `x` in a CNN, the factors read out by
+    /// `head` ([`MaskCnnEnergy`]); labels interact.
+    pub fn energy(p: &nn::Path, layout: YLayout, head: FactorHead) -> Result<MaskCnnEnergy> {
+        MaskCnnEnergy::new(p, layout, 32, head)
     }
 
     /// The paper's method with its dSprites settings (Table 3: lr 1e-5, 40 sweeps, 180 000

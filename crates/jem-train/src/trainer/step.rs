@@ -32,7 +32,7 @@ impl<M: JointEnergy> Trainer<M> {
         let observed = batch.observed.map(|o| o.to_device(self.device));
 
         self.vs.freeze();
-        type Sampled = (Tensor, Tensor, SweepDiagnostics, Option<Tensor>);
+        type Sampled = (Tensor, Tensor, SweepDiagnostics, Option<Vec<Tensor>>);
         let sampled = (|| -> Result<Sampled> {
             // Positive phase: impute unobserved labels with the observed ones clamped.
             if let Some(obs) = &observed {
@@ -74,22 +74,41 @@ impl<M: JointEnergy> Trainer<M> {
                 .run(&self.model, state, cfg.sweeps, &mut diag)?;
             self.buffer.write_back(&draw.index, state.x(), state.y());
             let (x, y) = state.into_xy();
-            // The sampled conditional term: short-run chains on y given x⁺ from q₀(y).
+            // The sampled conditional term: short-run chains on y given x⁺ from q₀(y) — over
+            // all of y, or one chain per block (groups | bits⁺, bits | groups⁺).
             let y_cond = if cfg.cond_weight > 0.0 && cfg.cond_steps > 0 {
                 let b = x_pos.size()[0];
-                let y0 = self
-                    .y_init
-                    .sample(&self.layout, b, self.device, y_pos.kind())?;
-                let state = JointState::new_trusted(&self.model, &x_pos, &y0)?;
                 let kernel = AnyDiscrete::from_config(&crate::TrainConfig {
                     y_sampler: cfg.predict_y_sampler.unwrap_or(cfg.y_sampler),
                     ..cfg.clone()
                 })?;
-                Some(
-                    mwg::run_discrete(&kernel, &self.model, state, cfg.cond_steps)?
-                        .into_xy()
-                        .1,
-                )
+                let groups = self.layout.groups().len() as i64;
+                let vars = self.layout.num_vars() as i64;
+                let is_bit = Tensor::arange(vars, (Kind::Int64, self.device)).ge(groups);
+                let fixed: Vec<Option<Tensor>> = if cfg.cond_split && groups > 0 && groups < vars {
+                    vec![Some(is_bit.shallow_clone()), Some(is_bit.logical_not())]
+                } else {
+                    vec![None]
+                };
+                let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
+                let mut chains = Vec::with_capacity(fixed.len());
+                for f in fixed {
+                    let noise = self.y_init.sample(&self.layout, b, self.device, y_pos.kind())?;
+                    let state = match &f {
+                        None => JointState::new_trusted(&self.model, &x_pos, &noise)?,
+                        Some(f) => {
+                            let free_cols = cols.expand_var_mask(&f.logical_not()).view([1, -1]);
+                            let y0 = noise.where_self(&free_cols, &y_pos);
+                            JointState::new_trusted(&self.model, &x_pos, &y0)?.with_fixed_y(f)?
+                        }
+                    };
+                    chains.push(
+                        mwg::run_discrete(&kernel, &self.model, state, cfg.cond_steps)?
+                            .into_xy()
+                            .1,
+                    );
+                }
+                Some(chains)
             } else {
                 None
             };
@@ -104,7 +123,7 @@ impl<M: JointEnergy> Trainer<M> {
         let b = x_pos.size()[0];
         let mut xs = vec![x_pos.shallow_clone(), x_neg.to_kind(x_pos.kind())];
         let mut ys = vec![y_pos.shallow_clone(), y_neg.to_kind(y_pos.kind())];
-        if let Some(yc) = &y_cond {
+        for yc in y_cond.iter().flatten() {
             xs.push(x_pos.shallow_clone());
             ys.push(yc.to_kind(y_pos.kind()));
         }
@@ -129,10 +148,14 @@ impl<M: JointEnergy> Trainer<M> {
             let l2 = (&f_pos * &f_pos).mean(Kind::Float) + (&f_neg * &f_neg).mean(Kind::Float);
             loss += l2 * self.config.l2_energy;
         }
-        let cond_ll = if let Some(_yc) = &y_cond {
-            // −(f(x⁺, y⁺) − f(x⁺, y^c)): an estimate of −log p(y⁺ | x⁺) up to its constant.
-            let f_cond = f_all.narrow(0, b + n_neg, b);
-            let ll = (&f_pos - &f_cond).mean(Kind::Float);
+        let cond_ll = if let Some(chains) = &y_cond {
+            // Σ_blocks (f(x⁺, y⁺) − f(x⁺, y^c)): an estimate of the conditional
+            // log-likelihood of y⁺ given x⁺ (per block) up to its constant.
+            let mut ll = Tensor::zeros([], (Kind::Float, self.device));
+            for k in 0..chains.len() as i64 {
+                let f_cond = f_all.narrow(0, b + n_neg + k * b, b);
+                ll += (&f_pos - &f_cond).mean(Kind::Float);
+            }
             loss -= &ll * self.config.cond_weight;
             ll.detach()
         } else if self.config.cond_weight > 0.0 {
