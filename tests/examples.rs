@@ -436,7 +436,12 @@ fn sprites_runs_end_to_end() {
     assert!(lines.lines().next().unwrap().contains("val_mask_iou"));
     assert_files(
         out.path(),
-        &["cond_shape.png", "cond_mask.png", "zero_shot.png", "unconditional.png"],
+        &[
+            "cond_shape.png",
+            "cond_mask.png",
+            "zero_shot.png",
+            "unconditional.png",
+        ],
     );
     for (labels, has, lacks) in [
         ("factors", "shape_accuracy", "mask_iou"),

@@ -10,7 +10,14 @@
 //!                           f(x, y) = z₀ + ⟨z₁…, factors⟩
 //! concat head:              f(x, y) = MLP(concat(h, factors)),
 //!                           Linear(F + D_f, 256)-SiLU-Linear(256,256)-SiLU-Linear(256,1)
+//! with a mask, plus a unary term:
+//! u  = Conv(1,16,3,1,1)-SiLU-Conv(16,16,3,1,1)-SiLU-Conv(16,1,r,r)(x)   one logit per mask bit
+//! f(x, y) += ⟨u(x), mask⟩
 //! ```
+//!
+//! The **unary term** is a per-bit logit from `x` alone, as the unary potentials of a CRF: it
+//! gives the samplers each bit's local evidence directly (a discrete move needs it), while the
+//! CNN on `[x, m]` carries the interactions between bits, with `x` and with the factors.
 //!
 //! The **readout** head ([`FactorHead::Readout`]) reads the factors as JEM reads labels — one
 //! logit per factor value — but from features of `x` *and the mask*, so the factors interact
@@ -54,6 +61,8 @@ pub struct MaskCnnEnergy {
     convs: Vec<nn::Conv2D>,
     head: Vec<nn::Linear>,
     readout: bool,
+    /// The unary term's convolutions (`None` without a mask).
+    unary: Option<Vec<nn::Conv2D>>,
 }
 
 /// How the factor one-hots enter [`MaskCnnEnergy`] (see the module docs).
@@ -130,6 +139,14 @@ impl MaskCnnEnergy {
             .collect();
         let features = 16 * (side / 8) * (side / 8);
         let readout = factor_head == FactorHead::Readout;
+        let r = if bits > 0 { side / mask_side } else { 1 };
+        let unary = (bits > 0).then(|| {
+            vec![
+                torch_conv2d(&(path / "unary0"), 1, 16, 3, 1, 1),
+                torch_conv2d(&(path / "unary1"), 16, 16, 3, 1, 1),
+                torch_conv2d(&(path / "unary2"), 16, 1, r, r, 0),
+            ]
+        });
         let (inputs, outputs) = if readout {
             (features, 1 + factor_dim)
         } else {
@@ -150,6 +167,7 @@ impl MaskCnnEnergy {
             convs,
             head,
             readout,
+            unary,
         })
     }
 
@@ -209,11 +227,22 @@ impl JointEnergy for MaskCnnEnergy {
         &self.layout
     }
 
+    /// With a mask: `[conv0_x(x) flattened | u(x)]`, `[B, 16·side² + s_m²]`; without: the CNN
+    /// features.
     fn features(&self, x: &Tensor) -> Option<Tensor> {
         let x = x.reshape([-1, 1, self.side, self.side]);
         let a = self.conv0_x.forward(&x);
-        Some(match self.conv0_m {
-            Some(_) => a,
+        Some(match &self.unary {
+            Some(convs) => {
+                let mut u = x.shallow_clone();
+                for (i, c) in convs.iter().enumerate() {
+                    u = c.forward(&u);
+                    if i + 1 < convs.len() {
+                        u = u.silu();
+                    }
+                }
+                Tensor::cat(&[a.flatten(1, -1), u.flatten(1, -1)], 1)
+            }
             // No mask: the whole CNN is y-independent.
             None => self.trunk_after_conv0(&a),
         })
@@ -223,9 +252,14 @@ impl JointEnergy for MaskCnnEnergy {
         let (factors, mask) = self.split(y);
         match (&self.conv0_m, mask) {
             (Some(conv), Some(mask)) => {
-                let m = self.mask_channel(&mask.to_kind(h.kind()));
-                let a = h + conv.forward(&m);
-                self.head_on(&self.trunk_after_conv0(&a), factors.as_ref())
+                let bits = self.mask_side * self.mask_side;
+                let n = 16 * self.side * self.side;
+                let a = h.narrow(1, 0, n).view([-1, 16, self.side, self.side]);
+                let u = h.narrow(1, n, bits);
+                let mask = mask.to_kind(h.kind());
+                let a = a + conv.forward(&self.mask_channel(&mask));
+                let unary = (u * &mask).sum_dim_intlist(1, false, h.kind());
+                self.head_on(&self.trunk_after_conv0(&a), factors.as_ref()) + unary
             }
             _ => self.head_on(h, factors.as_ref()),
         }

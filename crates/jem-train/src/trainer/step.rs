@@ -93,7 +93,9 @@ impl<M: JointEnergy> Trainer<M> {
                 let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
                 let mut chains = Vec::with_capacity(fixed.len());
                 for f in fixed {
-                    let noise = self.y_init.sample(&self.layout, b, self.device, y_pos.kind())?;
+                    let noise = self
+                        .y_init
+                        .sample(&self.layout, b, self.device, y_pos.kind())?;
                     let state = match &f {
                         None => JointState::new_trusted(&self.model, &x_pos, &noise)?,
                         Some(f) => {
