@@ -20,10 +20,10 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use common::{plot, CommonArgs, EnergyArg};
 use ebm_data::judge::SpriteJudge;
-use ebm_data::{from_logit, DSprites, DSpritesConfig, DataSource};
+use ebm_data::{DSprites, DSpritesConfig, DataSource};
 use jem_train::{presets, Trainer};
 use joint_ebm::ebm_core::{seed_everything, JointEnergy};
-use joint_ebm::tch::{nn, Device, Kind, Tensor};
+use joint_ebm::tch::nn;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -49,15 +49,6 @@ struct Args {
     energy: Option<EnergyArg>,
 }
 
-fn panels(x: &Tensor) -> Result<Vec<image::RgbImage>> {
-    let v = Vec::<f64>::try_from(
-        from_logit(&x.to_device(Device::Cpu))
-            .to_kind(Kind::Double)
-            .reshape([-1]),
-    )?;
-    Ok(v.chunks(1024).map(|c| plot::grey(c, 32, 32, 2)).collect())
-}
-
 const BINS: [i64; 6] = [0, 3, 6, 9, 12, 15];
 
 fn figures<M: JointEnergy>(t: &Trainer<M>, out: &std::path::Path) -> Result<Vec<String>> {
@@ -73,13 +64,13 @@ fn figures<M: JointEnergy>(t: &Trainer<M>, out: &std::path::Path) -> Result<Vec<
         let mut cells = Vec::new();
         for &bin in &BINS {
             let (x, _) = t.generate(per_row, &[(var, &[bin])], None)?;
-            cells.extend(panels(&x)?);
+            cells.extend(plot::sprite_panels(&x)?);
         }
         plot::save(&plot::grid(&cells, per_row as usize, 2), &out.join(name))?;
     }
     let (x, _) = t.generate(per_row * 6, &[], None)?;
     plot::save(
-        &plot::grid(&panels(&x)?, per_row as usize, 2),
+        &plot::grid(&plot::sprite_panels(&x)?, per_row as usize, 2),
         &out.join("unconditional_samples.png"),
     )?;
     Ok(vec![

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use common::{plot, CommonArgs};
 use ebm_data::sprites::{Holdout, SpriteLabels, SpriteScenes, SpritesConfig, StructuredSprites};
-use ebm_data::{from_logit, DataSource};
+use ebm_data::DataSource;
 use jem_train::{presets, FactorHead, GenerationStart, MaskCnnEnergy, Trainer};
 use joint_ebm::ebm_core::seed_everything;
 use joint_ebm::structured::{
@@ -67,15 +67,6 @@ impl From<FactorHeadArg> for FactorHead {
     }
 }
 
-fn panels(x: &Tensor) -> Result<Vec<image::RgbImage>> {
-    let v = Vec::<f64>::try_from(
-        from_logit(&x.to_device(Device::Cpu))
-            .to_kind(Kind::Double)
-            .reshape([-1]),
-    )?;
-    Ok(v.chunks(1024).map(|c| plot::grey(c, 32, 32, 2)).collect())
-}
-
 fn mask_panels(m: &Tensor) -> Result<Vec<image::RgbImage>> {
     let v = Vec::<f64>::try_from(m.to_device(Device::Cpu).to_kind(Kind::Double).reshape([-1]))?;
     Ok(v.chunks(256).map(|c| plot::grey(c, 16, 16, 4)).collect())
@@ -107,7 +98,7 @@ fn figures<M: joint_ebm::ebm_core::JointEnergy>(
     if labels.has_factors() {
         let mut cells = Vec::new();
         for s in 0..3 {
-            cells.extend(panels(&gen(&[(0, &[s])], per)?.0)?);
+            cells.extend(plot::sprite_panels(&gen(&[(0, &[s])], per)?.0)?);
         }
         plot::save(
             &plot::grid(&cells, per as usize, 2),
@@ -125,7 +116,7 @@ fn figures<M: joint_ebm::ebm_core::JointEnergy>(
                 .map(|(k, c)| (k, c.as_slice()))
                 .collect();
             plot::save(
-                &plot::grid(&panels(&gen(&fixed, per)?.0)?, per as usize, 2),
+                &plot::grid(&plot::sprite_panels(&gen(&fixed, per)?.0)?, per as usize, 2),
                 &out.join("zero_shot.png"),
             )?;
             names.push("zero_shot.png".into());
@@ -143,7 +134,7 @@ fn figures<M: joint_ebm::ebm_core::JointEnergy>(
             .enumerate()
             .map(|(b, c)| (off + b, c.as_slice()))
             .collect();
-        let samples = panels(&gen(&fixed, per)?.0)?;
+        let samples = plot::sprite_panels(&gen(&fixed, per)?.0)?;
         let mut cells = Vec::new();
         for (mask, sample) in mask_panels(&masks)?.into_iter().zip(samples) {
             cells.push(mask);
@@ -153,7 +144,11 @@ fn figures<M: joint_ebm::ebm_core::JointEnergy>(
         names.push("cond_mask.png".into());
     }
     plot::save(
-        &plot::grid(&panels(&gen(&[], 2 * per)?.0)?, per as usize, 2),
+        &plot::grid(
+            &plot::sprite_panels(&gen(&[], 2 * per)?.0)?,
+            per as usize,
+            2,
+        ),
         &out.join("unconditional.png"),
     )?;
     names.push("unconditional.png".into());

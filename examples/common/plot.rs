@@ -119,3 +119,14 @@ pub fn save(img: &RgbImage, path: &Path) -> Result<()> {
     img.save(path)
         .with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// One 2 × enlarged grey panel per 32 × 32 image of `x` (`[N, …]` in the model's logit space).
+pub fn sprite_panels(x: &joint_ebm::tch::Tensor) -> Result<Vec<RgbImage>> {
+    use joint_ebm::tch::{Device, Kind};
+    let v = Vec::<f64>::try_from(
+        ebm_data::from_logit(&x.to_device(Device::Cpu))
+            .to_kind(Kind::Double)
+            .reshape([-1]),
+    )?;
+    Ok(v.chunks(1024).map(|c| grey(c, 32, 32, 2)).collect())
+}
