@@ -17,8 +17,11 @@
 //! * [`judges`]: the generation judges of the three experiments, ready to install on a
 //!   trainer;
 //! * [`structured`]: judges and metrics of the structured-sprites experiment (factors and
-//!   masks as one label).
+//!   masks as one label);
+//! * [`mask_baseline`]: a discriminative per-pixel classifier of the sprites' masks, the
+//!   reference the joint model's segmentation is compared with.
 pub mod judges;
+pub mod mask_baseline;
 pub mod structured;
 
 pub use ebm_core;

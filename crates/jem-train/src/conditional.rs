@@ -84,6 +84,56 @@ pub fn conditional_pseudo_log_likelihood<E: JointEnergy + ?Sized>(
     per_var.sum_dim_intlist(1, false, Kind::Float)
 }
 
+/// `Σ_g log softmax_g(∂f/∂y)[y_g]` per example `[B]`: the categorical groups' conditional
+/// pseudo-log-likelihood read from the **label gradient** at `(x, y)`, summed over the observed
+/// groups (bits are left out).
+///
+/// For an energy **affine in each group's one-hot** given everything else — `f(x, y) = a +
+/// ⟨z_g, e_k⟩` when group `g` takes value `k`, as [`crate::MaskCnnEnergy`]'s readout head —
+/// `∂f/∂y_g = z_g` and `log softmax(z_g)[y_g] = log p(y_g | y_¬g, x)` exactly; for other
+/// energies it is the first-order (Taylor) approximation of that term. Cost: one head forward
+/// and one backward that keeps its graph (the loss's backward then runs through it), whatever
+/// the groups' cardinalities — where [`conditional_pseudo_log_likelihood`] evaluates the head
+/// once per value of every variable.
+///
+/// Arguments as [`conditional_pseudo_log_likelihood`]'s; `observed` `[B, V]` selects groups
+/// (its bit columns are ignored).
+pub fn group_log_likelihood_from_gradient<E: JointEnergy + ?Sized>(
+    model: &E,
+    h: &Tensor,
+    y: &Tensor,
+    observed: Option<&Tensor>,
+) -> Tensor {
+    let layout: &YLayout = model.y_layout();
+    let b = y.size()[0];
+    let groups = layout.groups().len();
+    if groups == 0 {
+        return Tensor::zeros([b], (Kind::Float, y.device()));
+    }
+    let yg = y.detach().set_requires_grad(true);
+    let f = model.log_density_from_features(h, &yg);
+    let g = Tensor::run_backward(&[f.sum(Kind::Float)], &[&yg], true, true)
+        .pop()
+        .unwrap_or_else(|| yg.zeros_like());
+    let values = layout.decode(y); // [B, V] int64
+    let terms: Vec<Tensor> = (0..groups)
+        .map(|v| {
+            let cols = layout.columns(v);
+            let logp = g
+                .narrow(1, cols.start as i64, cols.len() as i64)
+                .log_softmax(1, Kind::Float);
+            let truth = values.select(1, v as i64).unsqueeze(1); // [B, 1]
+            logp.gather(1, &truth, false).squeeze_dim(1)
+        })
+        .collect();
+    let per_group = Tensor::stack(&terms, 1); // [B, G]
+    let per_group = match observed {
+        Some(obs) => per_group * obs.narrow(1, 0, groups as i64).to_kind(Kind::Float),
+        None => per_group,
+    };
+    per_group.sum_dim_intlist(1, false, Kind::Float)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +201,51 @@ mod tests {
         assert!((part.double_value(&[0]) - g.double_value(&[0])).abs() < 1e-6);
         assert_eq!(part.double_value(&[1]), 0.0);
         assert!(all.double_value(&[0]) < g.double_value(&[0]) + 1e-6);
+    }
+
+    /// Exact for an energy affine in each group's one-hot (equals the enumerated
+    /// pseudo-likelihood's group terms); differentiable with respect to the parameters.
+    #[test]
+    fn gradient_form_is_exact_for_affine_groups() {
+        let layout = YLayout::new(vec![3, 2], 1).unwrap();
+        let w = Tensor::from_slice(&[
+            0.5f32, -1.0, 2.0, 0.7, 1.5, 0.3, -0.4, 1.1, 0.2, -0.9, 0.6, 1.3,
+        ])
+        .view([2, 6])
+        .set_requires_grad(true);
+        let w2 = w.shallow_clone();
+        let m = FnEnergy::new(layout.clone(), move |x: &Tensor, y: &Tensor| {
+            // Group logits z(x, bit) = x W (1 + bit): affine in each group's one-hot.
+            let bit = y.narrow(1, 5, 1);
+            let z = x.matmul(&w2) * (bit + 1.0);
+            (z.narrow(1, 0, 5) * y.narrow(1, 0, 5)).sum_dim_intlist(1, false, Kind::Float)
+                + (x.narrow(1, 0, 1) * y.narrow(1, 5, 1))
+                    .squeeze_dim(1)
+                    .tanh()
+        });
+        let x = Tensor::from_slice(&[0.3f32, -1.2, 2.0, 0.1, -0.7, 0.9]).view([3, 2]);
+        let vals = Tensor::from_slice(&[2i64, 1, 0, 0, 0, 1, 1, 1, 1]).view([3, 3]);
+        let y = layout.encode(&vals, Kind::Float).unwrap();
+        let got = group_log_likelihood_from_gradient(&m, &x, &y, None);
+        // The enumerated pseudo-likelihood restricted to the two groups.
+        let obs = Tensor::from_slice(&[true, true, false])
+            .view([1, 3])
+            .expand([3, 3], false);
+        let want = conditional_pseudo_log_likelihood(&m, &x, &y, Some(&obs));
+        let diff = (&got - &want).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{got:?} vs {want:?}");
+        // Only the first group observed for row 0.
+        let obs0 = Tensor::from_slice(&[true, false, false, true, true, false, true, true, false])
+            .view([3, 3]);
+        let part = group_log_likelihood_from_gradient(&m, &x, &y, Some(&obs0));
+        let whole = Vec::<f64>::try_from(got.to_kind(Kind::Double)).unwrap();
+        let part = Vec::<f64>::try_from(part.to_kind(Kind::Double)).unwrap();
+        assert!(part[0] > whole[0] - 1e-9 && (part[1] - whole[1]).abs() < 1e-6);
+        // The loss reaches the parameters.
+        let ll = group_log_likelihood_from_gradient(&m, &x, &y, None).sum(Kind::Float);
+        let g = Tensor::run_backward(&[ll], &[&w], false, false)
+            .pop()
+            .unwrap();
+        assert!(g.abs().sum(Kind::Float).double_value(&[]) > 1e-3);
     }
 }

@@ -309,6 +309,13 @@ pub struct TrainConfig {
     /// the groups clamped — so that neither block's signal is drowned by the other's (e.g.
     /// factors beside a 256-bit mask). Not in the paper.
     pub cond_split: bool,
+    /// With `cond_steps = 0`, the extra conditional term over the **categorical groups only**,
+    /// read from the label gradient: `Σ_g log softmax_g(∂f/∂y)[y_g⁺]` at `(x⁺, y⁺)` — exactly
+    /// `Σ_g log p(y_g | y_¬g, x⁺)` for energies affine in each group's one-hot (the readout
+    /// head of `MaskCnnEnergy`), a first-order approximation otherwise; one forward and one
+    /// graph-keeping backward instead of one head evaluation per value of every variable.
+    /// Not in the paper.
+    pub cond_from_gradient: bool,
     /// Label treatment in the negative phase ([`NegativeLabels::Sampled`] = the paper).
     pub negative_labels: NegativeLabels,
     /// Automatic recovery from divergence (off by default; see [`RecoveryConfig`]).
@@ -388,6 +395,7 @@ impl Default for TrainConfig {
             cond_weight: 0.0,
             cond_steps: 0,
             cond_split: false,
+            cond_from_gradient: false,
             negative_labels: NegativeLabels::Sampled,
             max_abs_energy: 1e5,
             recovery: RecoveryConfig::default(),
@@ -438,6 +446,12 @@ impl TrainConfig {
                     "log p(y | x)"
                 },
                 self.cond_steps
+            ));
+        } else if self.cond_weight > 0.0 && self.cond_from_gradient {
+            s.push_str(&format!(
+                " + {} × extra conditional Σ_groups log p(y_g | y_¬g, x), read from ∂f/∂y \
+                 (exact for energies affine in each group's one-hot; NOT the paper's objective)",
+                self.cond_weight
             ));
         } else if self.cond_weight > 0.0 {
             s.push_str(&format!(
@@ -507,6 +521,14 @@ impl TrainConfig {
         }
         if self.batch_size < 1 {
             return Err(Error::config("batch_size", self.batch_size, "must be ≥ 1"));
+        }
+        if self.cond_from_gradient && self.cond_steps > 0 {
+            return Err(Error::config(
+                "cond_from_gradient",
+                true,
+                "reads the conditional term from ∂f/∂y; it cannot be combined with the sampled \
+                 term (cond_steps > 0)",
+            ));
         }
         if self.buffer_size < 1 {
             return Err(Error::config(

@@ -19,6 +19,13 @@ pub struct DmalaConfig {
     /// order of the step sizes the DMALA paper uses for its binary models (0.1–0.2 on Ising
     /// and RBMs); tune it per problem, e.g. with [`Dmala::adapt_step_size`] during burn-in.
     pub step_size: f64,
+    /// Step size of the **categorical groups** when it should differ from the bits' (`None`,
+    /// default: `step_size` for both). A categorical change costs `1/α_g` against a bit flip's
+    /// `1/(2α)`, and one proposal draws every variable at once: with hundreds of bits beside a
+    /// few groups, the `α` that keeps the bits' acceptance up makes a group's change so costly
+    /// that a group value almost never moves. A larger `α_g` lets the groups move while the
+    /// bits keep theirs; the proposal stays a valid distribution, so the kernel stays exact.
+    pub group_step_size: Option<f64>,
     /// `true` (default): Metropolis–Hastings correction (DMALA, exact). `false`: every
     /// proposal accepted (DULA; biased, with a bias that vanishes as `α → 0`).
     pub adjusted: bool,
@@ -28,6 +35,7 @@ impl Default for DmalaConfig {
     fn default() -> Self {
         Self {
             step_size: 0.2,
+            group_step_size: None,
             adjusted: true,
         }
     }
@@ -36,7 +44,11 @@ impl Default for DmalaConfig {
 impl DmalaConfig {
     /// Checks the configuration.
     pub fn validate(&self) -> Result<()> {
-        check_positive("step_size", self.step_size)
+        check_positive("step_size", self.step_size)?;
+        if let Some(a) = self.group_step_size {
+            check_positive("group_step_size", a)?;
+        }
+        Ok(())
     }
 }
 
@@ -46,7 +58,7 @@ impl DmalaConfig {
 /// **Update rule.** With `g = ∂f/∂y` at the current `(x, y)` (`[B, D]`, cached), **every free
 /// variable** is resampled independently from
 /// * categorical group `i` with current value `c`: `q_i(k) ∝ exp((g[i,k] − g[i,c]) / 2 −
-///   1[k ≠ c] / α)`;
+///   1[k ≠ c] / α_g)` (`α_g` = `group_step_size`, else `α`);
 /// * bit `j`: flip with probability `σ((1 − 2 y_j) g_j / 2 − 1/(2α))`;
 ///
 /// i.e. the proposal `q(y' | y) ∝ exp(½ g·(y' − y) − ‖y' − y‖² / (2α))` restricted to valid
@@ -119,13 +131,14 @@ impl Dmala {
         y_free: Option<&Tensor>,
     ) -> DmalaProposal {
         let a = self.config.step_size;
+        let a_group = self.config.group_step_size.unwrap_or(a);
         let kind = y.kind();
         let (b, d) = (y.size()[0], y.size()[1]);
         let cat = cols.categorical.unsqueeze(0).expand([b, d], false);
         let neg_inf = Tensor::full([b, d], f64::NEG_INFINITY, (kind, y.device()));
-        // Categorical: (g − g[current]) / 2 − 1[not current] / α.
+        // Categorical: (g − g[current]) / 2 − 1[not current] / α_g.
         let cur = cols.sum_within_var(&(g * y));
-        let l_cat: Tensor = (g - &cur) / 2.0 - (1.0 - y) / a;
+        let l_cat: Tensor = (g - &cur) / 2.0 - (1.0 - y) / a_group;
         // Bits: log-odds of a flip.
         let l_bit: Tensor = (1.0 - 2.0 * y) * g / 2.0 - 1.0 / (2.0 * a);
         let mut logits = l_cat.where_self(&cat, &l_bit);

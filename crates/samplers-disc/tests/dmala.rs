@@ -21,21 +21,32 @@ use tch::Tensor;
 
 const N: usize = 4096;
 
+/// Step sizes `α` for the bits, `α_g` for the categorical groups.
+fn mixed(bits: f64, groups: f64) -> Alpha {
+    Alpha { bits, groups }
+}
+
+/// The exact kernel with these step sizes (`group_step_size` set only when they differ).
+fn dmala(alpha: Alpha) -> Dmala {
+    Dmala::new(DmalaConfig {
+        step_size: alpha.bits,
+        group_step_size: (alpha.groups != alpha.bits).then_some(alpha.groups),
+        adjusted: true,
+    })
+    .unwrap()
+}
+
 fn free_of(nv: usize, fixed: Option<&[bool]>) -> Vec<bool> {
     (0..nv).map(|v| !matches!(fixed, Some(f) if f[v])).collect()
 }
 
 /// Check 1: the kernel's `log q(y' | y)` for every pair of configurations equals the definition.
-fn check_proposal<M: HostModel>(model: &M, alpha: f64, fixed: Option<&[bool]>, what: &str) {
+fn check_proposal<M: HostModel>(model: &M, alpha: Alpha, fixed: Option<&[bool]>, what: &str) {
     let layout = model.y_layout();
     let configs = host_configs(layout);
     let n = configs.len();
     let free = free_of(layout.num_vars(), fixed);
-    let kernel = Dmala::new(DmalaConfig {
-        step_size: alpha,
-        adjusted: true,
-    })
-    .unwrap();
+    let kernel = dmala(alpha);
     // Row r·n + c: from configs[r] to configs[c].
     let from_idx: Vec<usize> = (0..n * n).map(|r| r / n).collect();
     let to_idx: Vec<usize> = (0..n * n).map(|r| r % n).collect();
@@ -87,12 +98,12 @@ fn dmala_proposal_matches_its_definition() {
     ];
     for (i, (layout, fixed)) in cases.into_iter().enumerate() {
         let model = Mlp::random(layout, 4, 1.0, 300 + i as u64);
-        for alpha in [0.1, 0.5, 2.0] {
+        for alpha in [0.1.into(), 0.5.into(), 2.0.into(), mixed(0.2, 2.0)] {
             check_proposal(
                 &model,
                 alpha,
                 fixed.as_deref(),
-                &format!("case {i}, α {alpha}"),
+                &format!("case {i}, α {alpha:?}"),
             );
         }
     }
@@ -123,14 +134,14 @@ fn dmala_exact_matrix_satisfies_detailed_balance() {
         ));
         for (states, free) in cases {
             let pi = host_pi(&model, &states);
-            for alpha in [0.2, 1.0] {
+            for alpha in [0.2.into(), 1.0.into(), mixed(0.2, 3.0)] {
                 let p = host_dmala(&model, &states, &free, alpha, false);
                 assert!(p.iter().flatten().all(|&x| x >= -1e-15));
                 let db = detailed_balance_residual(&pi, &p);
                 let st = stationarity_residual(&pi, &p);
                 assert!(
                     db < 1e-10 && st < 1e-10,
-                    "layout {i}, α {alpha}: {db:e}, {st:e}"
+                    "layout {i}, α {alpha:?}: {db:e}, {st:e}"
                 );
             }
         }
@@ -188,19 +199,15 @@ fn dmala_step_frequencies_match_exact_matrix() {
         ),
     ] {
         let free = free_of(nv, fx);
-        for alpha in [0.3, 1.5] {
-            let kernel = Dmala::new(DmalaConfig {
-                step_size: alpha,
-                adjusted: true,
-            })
-            .unwrap();
+        for alpha in [0.3.into(), 1.5.into(), mixed(0.3, 2.0)] {
+            let kernel = dmala(alpha);
             let p = host_dmala(&model, &states, &free, alpha, false);
             let runs = one_step(&model, &kernel, &states, fx);
             let (bad, worst) = frequency_violations(&runs, &p);
             assert_eq!(
                 bad,
                 0,
-                "α {alpha}, clamped {}: worst ratio {worst:.2}",
+                "α {alpha:?}, clamped {}: worst ratio {worst:.2}",
                 fx.is_some()
             );
             // The reported acceptance of an accepted move is its exact acceptance.
@@ -240,6 +247,7 @@ fn a_dmala_without_the_reverse_term_is_caught() {
     let kernel = Dmala::without_reverse_term(DmalaConfig {
         step_size: alpha,
         adjusted: true,
+        group_step_size: None,
     })
     .unwrap();
     assert!(!kernel.is_exact());
@@ -263,6 +271,7 @@ fn dula_accepts_everything() {
     let k = Dmala::new(DmalaConfig {
         step_size: 0.5,
         adjusted: false,
+        group_step_size: None,
     })
     .unwrap();
     assert!(!k.is_exact());

@@ -495,6 +495,7 @@ fn dmala(alpha: f64) -> Dmala {
     Dmala::new(DmalaConfig {
         step_size: alpha,
         adjusted: true,
+        group_step_size: None,
     })
     .unwrap()
 }

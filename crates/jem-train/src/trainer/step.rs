@@ -2,7 +2,7 @@
 //! phase (replay buffer + joint chains), one forward and backward over both, optimiser and EMA.
 
 use super::{iteration_seed, IterationReport, LabelledBatch, Trainer};
-use crate::conditional::conditional_pseudo_log_likelihood;
+use crate::conditional::{conditional_pseudo_log_likelihood, group_log_likelihood_from_gradient};
 use crate::kernels::AnyDiscrete;
 use crate::negative::expected_log_density;
 use crate::optim::{ema_update, scheduled_lr};
@@ -162,9 +162,12 @@ impl<M: JointEnergy> Trainer<M> {
             ll.detach()
         } else if self.config.cond_weight > 0.0 {
             let h_pos = h_all.narrow(0, 0, b);
-            let ll =
+            let ll = if self.config.cond_from_gradient {
+                group_log_likelihood_from_gradient(&self.model, &h_pos, &y_pos, observed.as_ref())
+            } else {
                 conditional_pseudo_log_likelihood(&self.model, &h_pos, &y_pos, observed.as_ref())
-                    .mean(Kind::Float);
+            }
+            .mean(Kind::Float);
             loss -= &ll * self.config.cond_weight;
             ll.detach()
         } else {

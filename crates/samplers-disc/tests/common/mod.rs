@@ -1001,17 +1001,32 @@ pub fn configs_to_y(layout: &YLayout, configs: &[Vec<usize>], indices: &[usize])
 // DMALA from its definition
 // -------------------------------------------------------------------------------------------
 
-/// DMALA's proposal from `vals` with gradient `g` `[D]` and step `alpha`, per variable: the
+/// DMALA's step sizes: `bits` (`α`) and `groups` (`α_g`, the categorical groups'); a plain
+/// `f64` is both.
+#[derive(Clone, Copy, Debug)]
+pub struct Alpha {
+    pub bits: f64,
+    pub groups: f64,
+}
+
+impl From<f64> for Alpha {
+    fn from(a: f64) -> Self {
+        Self { bits: a, groups: a }
+    }
+}
+
+/// DMALA's proposal from `vals` with gradient `g` `[D]` and steps `alpha`, per variable: the
 /// log-probability of each of its values (`-inf` for the values a clamped variable cannot
-/// take). Categorical `i` at `c`: `∝ exp((g[i,k] − g[i,c]) / 2 − 1[k ≠ c] / α)`; bit at `b`:
+/// take). Categorical `i` at `c`: `∝ exp((g[i,k] − g[i,c]) / 2 − 1[k ≠ c] / α_g)`; bit at `b`:
 /// flip with log-odds `(1 − 2b) g / 2 − 1 / (2α)`.
 pub fn host_dmala_var_log_q(
     layout: &YLayout,
     vals: &[usize],
     g: &[f64],
     free: &[bool],
-    alpha: f64,
+    alpha: impl Into<Alpha>,
 ) -> Vec<Vec<f64>> {
+    let alpha: Alpha = alpha.into();
     (0..layout.num_vars())
         .map(|v| {
             let r = layout.columns(v);
@@ -1023,7 +1038,7 @@ pub fn host_dmala_var_log_q(
             }
             if layout.is_bit(v) {
                 let b = vals[v] as f64;
-                let l = (1.0 - 2.0 * b) * g[r.start] / 2.0 - 1.0 / (2.0 * alpha);
+                let l = (1.0 - 2.0 * b) * g[r.start] / 2.0 - 1.0 / (2.0 * alpha.bits);
                 let log_flip = -(1.0 + (-l).exp()).ln();
                 let log_stay = -(1.0 + l.exp()).ln();
                 (0..2)
@@ -1033,7 +1048,12 @@ pub fn host_dmala_var_log_q(
                 let gc = g[r.start + vals[v]];
                 let s: Vec<f64> = (0..card)
                     .map(|k| {
-                        (g[r.start + k] - gc) / 2.0 - if k == vals[v] { 0.0 } else { 1.0 / alpha }
+                        (g[r.start + k] - gc) / 2.0
+                            - if k == vals[v] {
+                                0.0
+                            } else {
+                                1.0 / alpha.groups
+                            }
                     })
                     .collect();
                 log_softmax(&s)
@@ -1048,7 +1068,7 @@ pub fn host_dmala_log_q<M: HostModel>(
     from: &[usize],
     to: &[usize],
     free: &[bool],
-    alpha: f64,
+    alpha: impl Into<Alpha>,
 ) -> f64 {
     let layout = model.y_layout();
     let g = model.host_grad(&one_hot(layout, from));
@@ -1063,9 +1083,10 @@ pub fn host_dmala<M: HostModel>(
     model: &M,
     states: &[Vec<usize>],
     free: &[bool],
-    alpha: f64,
+    alpha: impl Into<Alpha>,
     omit_reverse: bool,
 ) -> Vec<Vec<f64>> {
+    let alpha: Alpha = alpha.into();
     let layout = model.y_layout();
     let n = states.len();
     let f: Vec<f64> = states
