@@ -1,30 +1,30 @@
 //! Persistent contrastive divergence with the joint MWG sampler (paper §4, appendix B).
 //!
-//! The trainer is split by concern: this file holds the type, its construction and the
-//! training loop; `step.rs` one iteration; `evaluate.rs` evaluation and test-time generation;
-//! `io.rs` checkpoints and resume.
+//! The trainer is split by concern: this file holds the type and its construction; `run.rs` the
+//! training loop, its options and reports; `step.rs` one iteration; `evaluate.rs` evaluation and
+//! test-time generation; `io.rs` checkpoints and resume.
 
 mod distributed;
 mod evaluate;
 mod io;
 pub(crate) use io::{load_params, read_chains, read_state};
 mod recovery;
+mod run;
 mod step;
 
 pub use distributed::{all_reduce_gradients, GRADIENT_BUCKET_ELEMENTS};
 pub use recovery::{recovery_seed, RecoveryEvent};
+pub use run::{IterationReport, Observer, Silent, TrainOptions, TrainSummary};
 
 use crate::buffer::ReplayBuffer;
 use crate::config::{NegativeLabels, TrainConfig, YInitMode};
 use crate::kernels::{AnyContinuous, AnyDiscrete};
-use crate::metrics::EvalMetrics;
 use crate::optim::Adam;
-use ebm_core::{Batch, Collective, DataSource, Error, JointEnergy, Result, XInit, YInit, YLayout};
+use ebm_core::{Collective, Error, JointEnergy, Result, XInit, YInit, YLayout};
 use mwg::JointSampler;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
 use std::time::Instant;
 use tch::nn::{self, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -41,45 +41,6 @@ pub struct LabelledBatch<'a> {
     pub observed: Option<&'a Tensor>,
 }
 
-/// What happened in one training iteration (host values, read once per iteration).
-#[derive(Clone, Debug, Serialize)]
-pub struct IterationReport {
-    /// Iteration index (0-based).
-    pub iteration: usize,
-    /// Loss `−(mean f⁺ − mean f⁻) + c·(mean f⁺² + mean f⁻²) − α·mean Σ_v log p(y_v | y_¬v, x⁺)`.
-    pub loss: f64,
-    /// Mean `f(x⁺, y⁺)` of the data (higher = more probable).
-    pub f_pos: f64,
-    /// Mean `f(x⁻, y⁻)` of the negative samples.
-    pub f_neg: f64,
-    /// Mean conditional pseudo-log-likelihood `Σ_v log p(y_v | y_¬v, x⁺)` of the batch (only when
-    /// `cond_weight > 0`; it is computed for the loss).
-    pub cond_ll: Option<f64>,
-    /// Learning rate used.
-    pub lr: f64,
-    /// Mean GWG acceptance rate over the iteration's sweeps.
-    pub accept_y: f64,
-    /// Wall-clock seconds since training (re)started; within [`Trainer::train`], excluding the
-    /// time spent in evaluations and checkpoints (so it is the training time so far).
-    pub seconds: f64,
-}
-
-/// Callbacks of a training run; libraries never print, examples render these.
-pub trait Observer {
-    /// After every iteration.
-    fn on_iteration(&mut self, _report: &IterationReport) {}
-    /// After every evaluation.
-    fn on_evaluation(&mut self, _iteration: usize, _metrics: &EvalMetrics) {}
-    /// After a checkpoint was written.
-    fn on_checkpoint(&mut self, _path: &Path) {}
-    /// After an automatic recovery from divergence (rollback and retune).
-    fn on_recovery(&mut self, _event: &RecoveryEvent) {}
-}
-
-/// An observer that does nothing.
-pub struct Silent;
-impl Observer for Silent {}
-
 /// Persistent state saved in `state.json` of a checkpoint.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct RunState {
@@ -89,53 +50,6 @@ pub(crate) struct RunState {
     pub(crate) y_init: YInit,
     #[serde(default)]
     pub(crate) recoveries: Vec<RecoveryEvent>,
-}
-
-/// Summary of a finished [`Trainer::train`] call.
-#[derive(Clone, Debug, Serialize)]
-pub struct TrainSummary {
-    /// Iterations completed in total (including before a resume).
-    pub iterations: usize,
-    /// Seconds spent training in this call, excluding evaluations and checkpoints.
-    pub train_seconds: f64,
-    /// The last report.
-    pub last: Option<IterationReport>,
-    /// Automatic recoveries over the whole run (including before a resume).
-    pub recoveries: Vec<RecoveryEvent>,
-    /// Ranks that trained together (1: a single process; see [`Trainer::set_collective`]).
-    pub world_size: usize,
-    /// Seconds of `train_seconds` spent averaging gradients across ranks.
-    pub all_reduce_seconds: f64,
-}
-
-/// Where [`Trainer::train`] evaluates and checkpoints.
-#[derive(Clone, Copy, Debug)]
-pub struct TrainOptions<'a> {
-    /// Held-out labelled examples (e.g. `DataSource::test_set`); the first `eval_examples` of
-    /// them (all when 0) are evaluated. `None`: no accuracies (judges still run).
-    pub test: Option<&'a Batch>,
-    /// Energy-based accuracy and ECE (the label space must be enumerable). Default true.
-    pub energy_based: bool,
-    /// Sample-based accuracy. Default true.
-    pub sample_based: bool,
-    /// Folder of checkpoints; `None`: none are written.
-    pub checkpoint_dir: Option<&'a Path>,
-    /// A flag checked before every iteration (e.g. set by a SIGINT/SIGTERM handler): when it
-    /// is set the run writes a checkpoint (if it has a folder) and returns
-    /// `Error::Interrupted`; resuming from that checkpoint continues exactly.
-    pub stop: Option<&'a AtomicBool>,
-}
-
-impl Default for TrainOptions<'_> {
-    fn default() -> Self {
-        Self {
-            test: None,
-            energy_based: true,
-            sample_based: true,
-            checkpoint_dir: None,
-            stop: None,
-        }
-    }
 }
 
 /// A generation judge run at every evaluation (see [`Trainer::set_judge`]): named figures
@@ -342,6 +256,8 @@ impl<M: JointEnergy> Trainer<M> {
     /// Installs a generation judge, run after every evaluation of [`Trainer::train`]; its
     /// figures are added to [`EvalMetrics::judges`]. Torch's generator is seeded from the run's
     /// seed and the iteration before each call, so judged figures are reproducible.
+    ///
+    /// [`EvalMetrics::judges`]: crate::EvalMetrics::judges
     pub fn set_judge(&mut self, judge: Judge<M>) {
         self.session.judge = Some(judge);
     }
@@ -362,161 +278,6 @@ impl<M: JointEnergy> Trainer<M> {
         Ok(JointSampler::new(
             AnyDiscrete::from_config(&self.config)?,
             AnyContinuous::from_config(&self.config)?,
-        ))
-    }
-
-    /// Trains until `config.iterations`, drawing batches from `data` (torch's generator seeded
-    /// from the run's seed and the iteration before each draw), evaluating on `options.test`
-    /// every `eval_every` iterations and at the end (with the installed judge, if any), and
-    /// checkpointing into `options.checkpoint_dir` every `checkpoint_every` iterations and at
-    /// the end. Returns the final metrics (accuracies `None` without a test set). On
-    /// divergence, returns [`Error::Diverged`](ebm_core::Error::Diverged); the last checkpoint
-    /// written stays loadable.
-    ///
-    /// Data-parallel (after [`Trainer::set_collective`]): every rank draws its own batches and
-    /// runs its own chains, gradients are averaged before each optimiser step, a stop request
-    /// on any rank stops all of them after the same iteration, and only rank 0 evaluates.
-    pub fn train<D: DataSource + ?Sized>(
-        &mut self,
-        data: &mut D,
-        options: &TrainOptions,
-        observer: &mut dyn Observer,
-    ) -> Result<(EvalMetrics, TrainSummary)> {
-        if data.y_layout() != &self.layout {
-            return Err(Error::config(
-                "data",
-                format!("labels {:?}", data.y_layout()),
-                format!(
-                    "the data source's label layout differs from the model's {:?}",
-                    self.layout
-                ),
-            ));
-        }
-        let x_shape = self.buffer.x.size().get(1..).map(<[i64]>::to_vec);
-        if x_shape.as_deref() != Some(&data.x_shape()[..]) {
-            return Err(Error::config(
-                "data",
-                format!("x of shape {:?}", data.x_shape()),
-                format!(
-                    "the model's chains have x of shape {:?}",
-                    x_shape.unwrap_or_default()
-                ),
-            ));
-        }
-        let test = match options.test {
-            Some(t) => {
-                let n = t.x.size().first().copied().unwrap_or(0);
-                let keep = match self.config.eval_examples {
-                    0 => n,
-                    k => k.min(n),
-                };
-                Some((t.x.narrow(0, 0, keep), t.y.narrow(0, 0, keep)))
-            }
-            None => None,
-        };
-        let evaluate = |t: &mut Self| -> Result<EvalMetrics> {
-            let mut m = match &test {
-                Some((x, y)) => t.evaluate(x, y, options.energy_based, options.sample_based)?,
-                None => EvalMetrics::default(),
-            };
-            m.judges = t.judge()?;
-            Ok(m)
-        };
-        self.session.clock = Instant::now();
-        self.session.all_reduce_seconds = 0.0;
-        let mut side_seconds = 0.0;
-        let mut last = None;
-        while self.iteration < self.config.iterations {
-            let stop_here = options.stop.is_some_and(|f| f.load(Ordering::SeqCst));
-            if self.on_any_rank(stop_here)? {
-                let checkpoint = match options.checkpoint_dir {
-                    Some(dir) => {
-                        let p = self.save_checkpoint(dir)?;
-                        observer.on_checkpoint(&p);
-                        Some(p)
-                    }
-                    None => None,
-                };
-                return Err(Error::Interrupted {
-                    iteration: self.iteration,
-                    checkpoint,
-                });
-            }
-            let policy = self.config.recovery.clone();
-            self.maybe_snapshot()?;
-            tch::manual_seed(iteration_seed(self.rank_seed(), self.iteration, 3));
-            let b = data.next_batch(self.config.batch_size, self.device)?;
-            let step = self.step(&LabelledBatch {
-                x: &b.x,
-                y: &b.y,
-                observed: b.observed.as_ref(),
-            });
-            let mut report = match step {
-                Ok(r) => r,
-                Err(Error::Diverged { iteration, what }) if policy.enabled => {
-                    self.recover(iteration, what, observer)?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if let Some(what) = self.gap_check(report.f_pos, report.f_neg) {
-                if policy.enabled {
-                    self.recover(report.iteration, what, observer)?;
-                    continue;
-                }
-                return Err(Error::Diverged {
-                    iteration: report.iteration,
-                    what,
-                });
-            }
-            report.seconds -= side_seconds;
-            observer.on_iteration(&report);
-            last = Some(report);
-            let done = self.iteration;
-            let finished = done == self.config.iterations;
-            let side = Instant::now();
-            if !finished
-                && self.config.eval_every > 0
-                && done % self.config.eval_every == 0
-                && self.rank() == 0
-            {
-                let m = evaluate(self)?;
-                observer.on_evaluation(done, &m);
-            }
-            if let Some(dir) = options.checkpoint_dir {
-                if !finished
-                    && self.config.checkpoint_every > 0
-                    && done % self.config.checkpoint_every == 0
-                {
-                    let p = self.save_checkpoint(dir)?;
-                    observer.on_checkpoint(&p);
-                }
-            }
-            side_seconds += side.elapsed().as_secs_f64();
-        }
-        let train_seconds = self.session.clock.elapsed().as_secs_f64() - side_seconds;
-        if let Some(dir) = options.checkpoint_dir {
-            let p = self.save_checkpoint(dir)?;
-            observer.on_checkpoint(&p);
-        }
-        // Data-parallel: only rank 0 evaluates (the parameters are the same on every rank).
-        let m = if self.rank() == 0 {
-            let m = evaluate(self)?;
-            observer.on_evaluation(self.iteration, &m);
-            m
-        } else {
-            EvalMetrics::default()
-        };
-        Ok((
-            m,
-            TrainSummary {
-                iterations: self.iteration,
-                train_seconds,
-                last,
-                recoveries: self.recoveries.clone(),
-                world_size: self.world_size(),
-                all_reduce_seconds: self.session.all_reduce_seconds,
-            },
         ))
     }
 }
