@@ -19,7 +19,9 @@
 //! variable): `shape_accuracy`, `scale_within_one`, `position_within_one_x` / `_y`,
 //! `all_factors_accuracy` (all four exact), `mask_iou` (the per-bit majority against the true
 //! mask, mean over images); given other labels: `mask_iou_given_shape`,
-//! `all_factors_accuracy_given_mask`, `shape_accuracy_given_mask`.
+//! `all_factors_accuracy_given_mask`, `shape_accuracy_given_mask`; and by energy, without
+//! sampling, `{shape,scale,position_x,position_y}_accuracy_given_rest` (the factor's
+//! `argmax_k f` with every other label true: what the energy knows, apart from mixing).
 //!
 //! Generation (`gen_per_condition` chains per conditioning, `gen_sweeps` sweeps of the training
 //! kernels), suffix `_noise` (from `p₀(x) q₀(y)`: the paper's protocol) or `_buffer` (from
@@ -306,6 +308,10 @@ pub fn predict_metrics<M: JointEnergy>(
     let free = run(None)?;
     if has_f {
         factor_scores(&free, "", out)?;
+        let acc = factor_accuracy_given_rest(model, &x, &y, &set.factors.narrow(0, 0, n))?;
+        for (name, a) in FACTOR_NAMES.iter().zip(acc) {
+            out.insert(format!("{prefix}{name}_accuracy_given_rest"), a);
+        }
     }
     if has_m {
         out.insert(format!("{prefix}mask_iou"), iou(&free)?);
@@ -332,6 +338,50 @@ pub fn predict_metrics<M: JointEnergy>(
         }
     }
     Ok(())
+}
+
+/// The four factor groups' names, in the layout's order.
+pub const FACTOR_NAMES: [&str; 4] = ["shape", "scale", "position_x", "position_y"];
+
+/// For each factor group `g`: the fraction of rows whose true value is `argmax_k f(x, y with
+/// group g set to k)`, every other label at its true value — the model's conditional
+/// `p(y_g | y_¬g, x)` read exactly (K evaluations per group, no sampling). A diagnostic that
+/// separates what the energy knows from how well a chain finds it.
+/// `x` `[N, …]`, `y` `[N, D]` as served, `factors` `[N, 4]` int64.
+pub fn factor_accuracy_given_rest<M: JointEnergy>(
+    model: &M,
+    x: &Tensor,
+    y: &Tensor,
+    factors: &Tensor,
+) -> Result<[f64; 4]> {
+    let _guard = tch::no_grad_guard();
+    let layout = model.y_layout();
+    let h = model.features(x);
+    let f_of = |y: &Tensor| match &h {
+        Some(h) => model.log_density_from_features(h, y),
+        None => model.log_density(x, y),
+    };
+    let truth = factors.to_device(y.device());
+    let mut acc = [0.0; 4];
+    for (g, a) in acc.iter_mut().enumerate() {
+        let cols = layout.columns(g);
+        let scores: Vec<Tensor> = (0..cols.len() as i64)
+            .map(|k| {
+                let yk = y.copy();
+                let mut block = yk.narrow(1, cols.start as i64, cols.len() as i64);
+                let _ = block.fill_(0.0);
+                let _ = block.narrow(1, k, 1).fill_(1.0);
+                f_of(&yk)
+            })
+            .collect();
+        let best = Tensor::stack(&scores, 1).argmax(1, false);
+        *a = f64::try_from(
+            best.eq_tensor(&truth.select(1, g as i64))
+                .to_kind(Kind::Double)
+                .mean(Kind::Double),
+        )?;
+    }
+    Ok(acc)
 }
 
 /// Generation metrics (see the module docs) conditioned on `set`'s labels, with `prefix`;
