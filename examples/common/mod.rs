@@ -354,9 +354,9 @@ impl Observer for RunObserver {
         self.last_loss = r.loss;
         let cond = r
             .cond_ll
-            .map_or(String::new(), |c| format!(" log p(y|x) {c:+.3}"));
+            .map_or(String::new(), |c| format!(" cond-ll {c:+.3}"));
         let msg = format!(
-            "loss {:+.3} f+ {:+.2} f- {:+.2}{cond} y-acc {:.2} lr {:.1e}",
+            "loss {:+.3} f+ {:+.2} f- {:+.2}{cond} y-accept {:.2} lr {:.1e}",
             r.loss, r.f_pos, r.f_neg, r.accept_y, r.lr
         );
         if let Some(last) = &mut self.plain {

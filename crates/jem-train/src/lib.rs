@@ -25,7 +25,7 @@ mod settings;
 mod trainer;
 
 pub use buffer::{Draw, ReplayBuffer};
-pub use conditional::conditional_pseudo_log_likelihood;
+pub use conditional::{conditional_pseudo_log_likelihood, group_log_likelihood_from_gradient};
 pub use config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig, YInitMode};
 pub use health::{Expectations, HealthReport, Threshold};
 pub use kernels::{AnyContinuous, AnyDiscrete, XSampler, YSampler};

@@ -4,8 +4,8 @@
 
 use ebm_core::{Batch, DataSource, Error, JointEnergy, YLayout};
 use jem_train::{
-    Activation, GenerationStart, LabelledBatch, MlpEnergy, NegativeLabels, Overrides, Silent,
-    TrainConfig, TrainOptions, Trainer,
+    group_log_likelihood_from_gradient, Activation, GenerationStart, LabelledBatch, MlpEnergy,
+    NegativeLabels, Overrides, Silent, TrainConfig, TrainOptions, Trainer,
 };
 use std::cell::Cell;
 use std::rc::Rc;
@@ -418,6 +418,60 @@ fn conditional_term_enters_the_loss() {
         }
         let want = -(r.f_pos - r.f_neg) - alpha * cond;
         assert!((r.loss - want).abs() < 1e-5, "{} vs {want}", r.loss);
+    }
+}
+
+/// With `cond_batch_size`, the first `batch_size` rows form the positive phase and every row
+/// the conditional term (read from the label gradient); sizes that cannot work are refused.
+#[test]
+fn conditional_batch_serves_only_the_conditional_term() {
+    let _rng = rng_lock();
+    let cfg = TrainConfig {
+        cond_weight: 0.7,
+        cond_from_gradient: true,
+        cond_batch_size: 48,
+        ..tiny_config()
+    };
+    let mut t = new_trainer(cfg.clone());
+    let (x, y, _) = batch(0, 48, false);
+    let (f_first, ll_all) = {
+        let m = t.model();
+        let f = tch::no_grad(|| m.log_density(&x, &y));
+        let h = m.features(&x).unwrap_or_else(|| x.shallow_clone());
+        let ll = group_log_likelihood_from_gradient(m, &h, &y, None);
+        (
+            f.narrow(0, 0, 16).mean(Kind::Double).double_value(&[]),
+            ll.mean(Kind::Double).double_value(&[]),
+        )
+    };
+    let r = t
+        .step(&LabelledBatch {
+            x: &x,
+            y: &y,
+            observed: None,
+        })
+        .unwrap();
+    assert!((r.f_pos - f_first).abs() < 1e-5, "{} vs {f_first}", r.f_pos);
+    let cond = r.cond_ll.unwrap();
+    assert!((cond - ll_all).abs() < 1e-5, "{cond} vs {ll_all}");
+    assert!(cfg.objective_summary().contains("on 48 labelled rows"));
+    for bad in [
+        TrainConfig {
+            cond_batch_size: 8,
+            ..cfg.clone()
+        },
+        TrainConfig {
+            cond_weight: 0.0,
+            ..cfg.clone()
+        },
+        TrainConfig {
+            cond_steps: 3,
+            cond_from_gradient: false,
+            ..cfg.clone()
+        },
+    ] {
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("cond_batch_size"), "{err}");
     }
 }
 

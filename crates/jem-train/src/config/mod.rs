@@ -79,6 +79,13 @@ pub struct TrainConfig {
     /// graph-keeping backward instead of one head evaluation per value of every variable.
     /// Not in the paper.
     pub cond_from_gradient: bool,
+    /// Rows per iteration for the extra conditional term without sampled chains
+    /// (`cond_weight > 0`, `cond_steps = 0`): 0 = the training batch; otherwise ≥
+    /// `batch_size` — the data loader then serves this many labelled rows, the first
+    /// `batch_size` of them form the positive phase and all of them the conditional term.
+    /// Labelled data for the conditional cost one forward and backward per row, while the
+    /// negative phase costs `sweeps` of them per row. Not in the paper.
+    pub cond_batch_size: i64,
     /// Label treatment in the negative phase ([`NegativeLabels::Sampled`] = the paper).
     pub negative_labels: NegativeLabels,
     /// Automatic recovery from divergence (off by default; see [`RecoveryConfig`]).
@@ -159,6 +166,7 @@ impl Default for TrainConfig {
             cond_steps: 0,
             cond_split: false,
             cond_from_gradient: false,
+            cond_batch_size: 0,
             negative_labels: NegativeLabels::Sampled,
             max_abs_energy: 1e5,
             recovery: RecoveryConfig::default(),
@@ -216,6 +224,12 @@ impl TrainConfig {
                  (exact for energies affine in each group's one-hot; NOT the paper's objective)",
                 self.cond_weight
             ));
+            if self.cond_batch_size > self.batch_size {
+                s.push_str(&format!(
+                    " on {} labelled rows per iteration",
+                    self.cond_batch_size
+                ));
+            }
         } else if self.cond_weight > 0.0 {
             s.push_str(&format!(
                 " + {} × extra conditional pseudo-log-likelihood (NOT the paper's objective)",
@@ -291,6 +305,20 @@ impl TrainConfig {
                 true,
                 "reads the conditional term from ∂f/∂y; it cannot be combined with the sampled \
                  term (cond_steps > 0)",
+            ));
+        }
+        if self.cond_batch_size != 0
+            && (self.cond_batch_size < self.batch_size
+                || self.cond_weight <= 0.0
+                || self.cond_steps > 0)
+        {
+            return Err(Error::config(
+                "cond_batch_size",
+                self.cond_batch_size,
+                format!(
+                    "must be 0 or ≥ batch_size ({}), with cond_weight > 0 and cond_steps = 0",
+                    self.batch_size
+                ),
             ));
         }
         if self.buffer_size < 1 {

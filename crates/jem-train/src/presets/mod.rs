@@ -133,6 +133,7 @@ pub fn tiny_from(base: TrainConfig) -> TrainConfig {
         eval_steps: 3,
         gen_sweeps: 5,
         checkpoint_every: 2,
+        cond_batch_size: if base.cond_batch_size > 0 { 32 } else { 0 },
         ..base
     }
 }

@@ -176,7 +176,8 @@ impl<M: JointEnergy> Trainer<M> {
             let policy = self.config.recovery.clone();
             self.maybe_snapshot()?;
             tch::manual_seed(iteration_seed(self.rank_seed(), self.iteration, 3));
-            let b = data.next_batch(self.config.batch_size, self.device)?;
+            let rows = self.config.batch_size.max(self.config.cond_batch_size);
+            let b = data.next_batch(rows, self.device)?;
             let step = self.step(&LabelledBatch {
                 x: &b.x,
                 y: &b.y,

@@ -30,6 +30,14 @@ impl<M: JointEnergy> Trainer<M> {
         let x_pos = batch.x.to_device(self.device);
         let mut y_pos = batch.y.to_device(self.device);
         let observed = batch.observed.map(|o| o.to_device(self.device));
+        // Rows of the batch: all serve the conditional term; with `cond_batch_size` set, only
+        // the first `batch_size` serve the positive phase.
+        let b_all = x_pos.size()[0];
+        let b = if cfg.cond_batch_size > 0 {
+            b_all.min(cfg.batch_size)
+        } else {
+            b_all
+        };
 
         self.vs.freeze();
         type Sampled = (Tensor, Tensor, SweepDiagnostics, Option<Vec<Tensor>>);
@@ -57,14 +65,14 @@ impl<M: JointEnergy> Trainer<M> {
                 &self.layout,
             )?;
             let (mut x0, mut y0) = (draw.x, draw.y);
-            if cfg.data_reinit_prob > 0.0 && x_pos.size()[0] == cfg.batch_size {
+            if cfg.data_reinit_prob > 0.0 && b == cfg.batch_size {
                 // Restart some chains at this batch's data points, labels from q₀(y).
-                let b = cfg.batch_size;
                 let m = Tensor::rand([b], (Kind::Float, self.device)).lt(cfg.data_reinit_prob);
                 let y_q0 = self
                     .y_init
                     .sample(&self.layout, b, self.device, y0.kind())?;
-                x0 = select_rows(&m, &x_pos.to_kind(x0.kind()), &x0);
+                let x_data = x_pos.narrow(0, 0, b).to_kind(x0.kind());
+                x0 = select_rows(&m, &x_data, &x0);
                 y0 = select_rows(&m, &y_q0, &y0);
             }
             let state = JointState::new_trusted(&self.model, &x0, &y0)?;
@@ -77,7 +85,6 @@ impl<M: JointEnergy> Trainer<M> {
             // The sampled conditional term: short-run chains on y given x⁺ from q₀(y) — over
             // all of y, or one chain per block (groups | bits⁺, bits | groups⁺).
             let y_cond = if cfg.cond_weight > 0.0 && cfg.cond_steps > 0 {
-                let b = x_pos.size()[0];
                 let kernel = AnyDiscrete::from_config(&crate::TrainConfig {
                     y_sampler: cfg.predict_y_sampler.unwrap_or(cfg.y_sampler),
                     ..cfg.clone()
@@ -122,7 +129,7 @@ impl<M: JointEnergy> Trainer<M> {
         // One forward for both phases (the energies treat rows independently), so the weights'
         // backward runs once over 2B rows instead of twice over B.
         // With the sampled conditional term, a third block (x⁺, y^c) joins the same forward.
-        let b = x_pos.size()[0];
+        // Rows 0..b are the positive phase, b..b_all only the conditional term's.
         let mut xs = vec![x_pos.shallow_clone(), x_neg.to_kind(x_pos.kind())];
         let mut ys = vec![y_pos.shallow_clone(), y_neg.to_kind(y_pos.kind())];
         for yc in y_cond.iter().flatten() {
@@ -136,11 +143,11 @@ impl<M: JointEnergy> Trainer<M> {
         let f_all = self.model.log_density_from_features(h_all, &y_all);
         let f_pos = f_all.narrow(0, 0, b);
         let n_neg = x_neg.size()[0];
-        let f_neg = f_all.narrow(0, b, n_neg);
+        let f_neg = f_all.narrow(0, b_all, n_neg);
         let neg_term = match &self.all_y {
             None => f_neg.mean(Kind::Float),
             Some(all_y) => {
-                let h_neg = h_all.narrow(0, b, n_neg);
+                let h_neg = h_all.narrow(0, b_all, n_neg);
                 expected_log_density(&self.model, &h_neg, &all_y.to_kind(y_pos.kind()))
                     .mean(Kind::Float)
             }
@@ -155,13 +162,14 @@ impl<M: JointEnergy> Trainer<M> {
             // log-likelihood of y⁺ given x⁺ (per block) up to its constant.
             let mut ll = Tensor::zeros([], (Kind::Float, self.device));
             for k in 0..chains.len() as i64 {
-                let f_cond = f_all.narrow(0, b + n_neg + k * b, b);
+                // cond_steps > 0 rules out cond_batch_size (validated): b = b_all here.
+                let f_cond = f_all.narrow(0, b_all + n_neg + k * b, b);
                 ll += (&f_pos - &f_cond).mean(Kind::Float);
             }
             loss -= &ll * self.config.cond_weight;
             ll.detach()
         } else if self.config.cond_weight > 0.0 {
-            let h_pos = h_all.narrow(0, 0, b);
+            let h_pos = h_all.narrow(0, 0, b_all);
             let ll = if self.config.cond_from_gradient {
                 group_log_likelihood_from_gradient(&self.model, &h_pos, &y_pos, observed.as_ref())
             } else {

@@ -7,7 +7,7 @@
 //! h  = SiLU-CNN([x, m])      Conv(2,16,3,1,1)-SiLU-Conv(16,32,4,2,1)-SiLU-Conv(32,64,4,2,1)-SiLU-
 //!                            Conv(64,128,4,2,1)-SiLU-Conv(128,16,1)-Flatten   → 16·(side/8)² features
 //! readout head (default):  z = Linear(F,256)-SiLU-Linear(256,256)-SiLU-Linear(256, 1 + D_f) of h,
-//!                           f(x, y) = z₀ + ⟨z₁…, factors⟩
+//!                           f(x, y) = z₀ + ⟨centre(z₁…), factors⟩, centre = minus each group's mean
 //! concat head:              f(x, y) = MLP(concat(h, factors)),
 //!                           Linear(F + D_f, 256)-SiLU-Linear(256,256)-SiLU-Linear(256,1)
 //! with a mask, plus a unary term:
@@ -21,7 +21,10 @@
 //!
 //! The **readout** head ([`FactorHead::Readout`]) reads the factors as JEM reads labels — one
 //! logit per factor value — but from features of `x` *and the mask*, so the factors interact
-//! with the mask (and, through it, with each other given `x` alone). The **concat** head
+//! with the mask (and, through it, with each other given `x` alone). Its logits are centred
+//! within each group (the same function class: a group's mean is an offset that `z₀` carries),
+//! so that the label weights do not double as an energy offset and receive the data-versus-
+//! negatives gradient only through label differences. The **concat** head
 //! ([`FactorHead::Concat`]) is the paper's dSprites head: the factors enter at the MLP's input
 //! and must meet class-specific features in a hidden layer first, which learns slowly (measured
 //! for dSprites' two position labels; `docs/EXPERIMENTS.md` §28–29).
@@ -197,11 +200,26 @@ impl MaskCnnEnergy {
         }
         match factors {
             Some(f) if self.readout => {
-                let logits = z.narrow(1, 1, self.factor_dim);
+                let logits = self.centred(&z.narrow(1, 1, self.factor_dim));
                 z.select(1, 0) + (logits * f.to_kind(z.kind())).sum_dim_intlist(1, false, z.kind())
             }
             _ => z.select(1, 0),
         }
+    }
+
+    /// The readout's logits `[B, D_f]` centred within each factor group: `f` is unchanged as a
+    /// function class (a group's mean logit is a label-independent offset, which `z₀` carries),
+    /// but the label weights no longer double as an energy offset, so the contrastive phase's
+    /// data-versus-negatives gradient reaches them only through label differences.
+    fn centred(&self, logits: &Tensor) -> Tensor {
+        let parts: Vec<Tensor> = (0..self.layout.groups().len())
+            .map(|g| {
+                let cols = self.layout.columns(g);
+                let l = logits.narrow(1, cols.start as i64, cols.len() as i64);
+                &l - l.mean_dim(1, true, l.kind())
+            })
+            .collect();
+        Tensor::cat(&parts, 1)
     }
 
     fn split(&self, y: &Tensor) -> (Option<Tensor>, Option<Tensor>) {
@@ -267,121 +285,4 @@ impl JointEnergy for MaskCnnEnergy {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ebm_core::YInit;
-    use tch::{Device, Kind};
-
-    fn layout() -> YLayout {
-        YLayout::new(vec![3, 2], 16).unwrap()
-    }
-
-    /// Features + head equal the whole network; the gradient reaches every label column; the
-    /// energy does not factorise: changing two mask bits together differs from the sum of
-    /// changing each (an interaction term that a factorised energy would not have).
-    #[test]
-    fn labels_interact_and_the_feature_split_is_exact() {
-        for head in [FactorHead::Readout, FactorHead::Concat] {
-            interactions(head);
-        }
-    }
-
-    fn interactions(head: FactorHead) {
-        // In double precision: at initialisation a label's effect on f is about 1e-6 and an
-        // interaction about 1e-8, near float32's resolution of f.
-        tch::manual_seed(0);
-        let mut vs = nn::VarStore::new(Device::Cpu);
-        vs.set_kind(Kind::Double);
-        let e = MaskCnnEnergy::new(&vs.root(), layout(), 8, head).unwrap();
-        let x = Tensor::randn([4, 1, 8, 8], (Kind::Double, Device::Cpu));
-        let y = YInit::Uniform
-            .sample(e.y_layout(), 4, Device::Cpu, Kind::Double)
-            .unwrap();
-        let f = e.log_density(&x, &y);
-        assert_eq!(f.size(), [4]);
-        let h = e.features(&x).unwrap();
-        assert!(f.allclose(&e.log_density_from_features(&h, &y), 1e-9, 1e-12, false));
-        let yg = y.detach().set_requires_grad(true);
-        let g = tch::Tensor::run_backward(
-            &[e.log_density(&x, &yg).sum(Kind::Double)],
-            &[&yg],
-            false,
-            false,
-        );
-        let nonzero = g[0].abs().sum_dim_intlist(0, false, Kind::Double).gt(0.0);
-        assert!(
-            bool::try_from(nonzero.all()).unwrap(),
-            "every column reaches f"
-        );
-        let flip = |y: &Tensor, cols: &[i64]| {
-            let y = y.copy();
-            for &c in cols {
-                let v = y.narrow(1, c, 1);
-                let new = v.neg() + 1.0;
-                y.narrow(1, c, 1).copy_(&new);
-            }
-            y
-        };
-        let (a, b) = (5 + 3, 5 + 4); // two neighbouring mask bits
-        let d = |cols: &[i64]| e.log_density(&x, &flip(&y, cols)) - &f;
-        let inter = d(&[a, b]) - d(&[a]) - d(&[b]);
-        assert_eq!(f.kind(), Kind::Double);
-        assert!(
-            f64::try_from(inter.abs().max()).unwrap() > 1e-11,
-            "mask bits interact"
-        );
-        // A factor and a mask bit interact too (through the head).
-        let g0 = {
-            let y2 = y.copy();
-            let row = Tensor::from_slice(&[0.0f64, 0.0, 0.0]);
-            for i in 0..4 {
-                y2.get(i).narrow(0, 0, 3).copy_(&row);
-            }
-            let _ = y2.narrow(1, 0, 1).fill_(1.0);
-            y2
-        };
-        let g1 = {
-            let y2 = g0.copy();
-            let _ = y2.narrow(1, 0, 1).fill_(0.0);
-            let _ = y2.narrow(1, 1, 1).fill_(1.0);
-            y2
-        };
-        let df = |y: &Tensor| e.log_density(&x, &flip(y, &[a])) - e.log_density(&x, y);
-        let inter = df(&g0) - df(&g1);
-        assert!(
-            f64::try_from(inter.abs().max()).unwrap() > 1e-11,
-            "factor × mask"
-        );
-    }
-
-    #[test]
-    fn variants_and_bad_layouts() {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let x = Tensor::randn([2, 1, 16, 16], (Kind::Float, Device::Cpu));
-        for l in [
-            YLayout::categorical(vec![3, 4]).unwrap(),
-            YLayout::binary(64).unwrap(),
-        ] {
-            let e = MaskCnnEnergy::new(&vs.root(), l.clone(), 16, FactorHead::Readout).unwrap();
-            let y = YInit::Uniform
-                .sample(&l, 2, Device::Cpu, Kind::Float)
-                .unwrap();
-            assert_eq!(e.log_density(&x, &y).size(), [2]);
-        }
-        assert!(MaskCnnEnergy::new(
-            &vs.root(),
-            YLayout::binary(10).unwrap(),
-            16,
-            FactorHead::Readout
-        )
-        .is_err());
-        assert!(MaskCnnEnergy::new(
-            &vs.root(),
-            YLayout::binary(36).unwrap(),
-            16,
-            FactorHead::Readout
-        )
-        .is_err());
-        assert!(MaskCnnEnergy::new(&vs.root(), layout(), 12, FactorHead::Readout).is_err());
-    }
-}
+mod tests;
