@@ -593,8 +593,8 @@ fn mixing_comparison_runs_quick() {
 }
 
 /// `--resume` changes exactly the keys given: in the resumed run's `config.json` every training
-/// key but `iterations` and `lr` (the two flags given) equals the original's, recovery policy
-/// included, and the run keeps its preset.
+/// key but `iterations`, `lr` (two flags given) and `langevin.step_size` (given by `--set`)
+/// equals the original's, recovery policy included, and the run keeps its preset.
 #[test]
 fn resume_changes_exactly_the_keys_given() {
     fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
@@ -626,6 +626,8 @@ fn resume_changes_exactly_the_keys_given() {
         "6",
         "--lr",
         "0.0005",
+        "--set",
+        "langevin.step_size=0.0123",
         "--eval-examples",
         "8",
     ];
@@ -643,14 +645,15 @@ fn resume_changes_exactly_the_keys_given() {
         .collect();
     assert_eq!(
         changed,
-        ["train.iterations", "train.lr"],
+        ["train.iterations", "train.langevin.step_size", "train.lr"],
         "{before}\n{after}"
     );
     assert_eq!(after["preset"], "tiny");
 }
 
 /// `--set KEY=VALUE` sets a training setting by its `config.json` name (nested keys too) with
-/// the library's validation; unknown keys and `--set` on `--resume` are refused by name.
+/// the library's validation; unknown keys, and on `--resume` keys that fix the saved state, are
+/// refused by name.
 #[test]
 fn set_changes_settings_by_their_config_names() {
     let out = tempfile::tempdir().unwrap();
@@ -675,8 +678,8 @@ fn set_changes_settings_by_their_config_names() {
         (&["--set", "learning_rate=1"][..], "learning_rate"),
         (&["--set", "lr=-1"][..], "lr"),
         (
-            &["--resume", out.path().to_str().unwrap(), "--set", "lr=1"][..],
-            "--set",
+            &["--resume", out.path().to_str().unwrap(), "--set", "batch_size=3"][..],
+            "batch_size",
         ),
     ] {
         let o = run_example("toy", &[&["--preset", "tiny"], extra].concat(), out.path());

@@ -49,8 +49,9 @@ pub struct CommonArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Sets one training setting by its name in `config.json`, e.g. `--set lr=5e-4 --set
-    /// langevin.step_size=5` (repeatable; after `--config`, before the other flags; fresh
-    /// runs only).
+    /// langevin.step_size=5` (repeatable; after `--config`, before the other flags). On
+    /// `--resume` only keys that keep the checkpoint usable: the kernels' sections
+    /// (`langevin.*`, `mala.*`, `dmala.*`, `gwg.*`), `recovery.*` and the other flags' keys.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Seed of every random choice.
@@ -94,7 +95,7 @@ pub struct CommonArgs {
     #[arg(long)]
     pub l2_energy: Option<f64>,
     /// Kernel on the labels in every chain: `gwg` (the paper), `gibbs` (exact Gibbs) or
-    /// `dmala` (discrete Langevin, exact; step size from `--dmala-step`).
+    /// `dmala` (discrete Langevin, exact; `--set dmala.step_size=…`).
     #[arg(long)]
     pub y_sampler: Option<jem_train::YSampler>,
     /// Kernel on the labels of sample-based prediction only (`gwg`, `gibbs`, `dmala`; default:
@@ -102,23 +103,13 @@ pub struct CommonArgs {
     #[arg(long)]
     pub predict_y_sampler: Option<jem_train::YSampler>,
     /// Kernel on x in every joint chain: `langevin` (the paper) or `mala` (exact; its noise
-    /// scale from `--mala-noise`).
+    /// scale `--set mala.noise_scale=…`).
     #[arg(long)]
     pub x_sampler: Option<jem_train::XSampler>,
-    /// DMALA's step size α when `--y-sampler dmala` (default 0.2).
-    #[arg(long)]
-    pub dmala_step: Option<f64>,
-    /// MALA's proposal noise scale σ (drift σ²/2) when `--x-sampler mala`.
-    #[arg(long)]
-    pub mala_noise: Option<f64>,
-    /// Langevin's drift coefficient `ε²/2λ` on `∇ₓf` (its noise scale kept) when
-    /// `--x-sampler langevin`; lower it when the negative chains leave the data.
-    #[arg(long)]
-    pub langevin_step: Option<f64>,
     /// Probability of restarting a negative chain at a data point of the batch (labels from
     /// q₀) instead of its buffer state (0 = the paper).
     #[arg(long)]
-    pub data_reinit: Option<f64>,
+    pub data_reinit_prob: Option<f64>,
     /// Automatic recovery from divergence and collapse: roll back to the last healthy snapshot,
     /// halve the learning rate, reseed and continue (`on`: `RecoveryConfig::on`, what every
     /// `default` preset has) or stop at the first divergence (`off`). Default: the preset's,
@@ -177,15 +168,19 @@ impl CommonArgs {
             sweeps: self.sweeps,
             l2_energy: self.l2_energy,
             clip_grad: self.clip_grad,
-            data_reinit_prob: self.data_reinit,
+            data_reinit_prob: self.data_reinit_prob,
             cond_weight: self.cond_weight,
             negative_labels: self.negative_labels,
             y_sampler: self.y_sampler,
             predict_y_sampler: self.predict_y_sampler.map(Some),
             x_sampler: self.x_sampler,
-            mala_noise: self.mala_noise,
-            langevin_step: self.langevin_step,
-            dmala_step: self.dmala_step,
+            // A fresh run applies `--set` to the preset directly (any key); on `--resume` only
+            // the keys that keep the checkpoint usable, checked by the library.
+            set: if self.resume.is_some() {
+                self.set.clone()
+            } else {
+                Vec::new()
+            },
             eval_every: self.eval_every,
             eval_examples: self.eval_examples,
             checkpoint_every: None,
@@ -231,17 +226,19 @@ impl CommonArgs {
     /// the overriding flags applied.
     pub fn resolve_config(&self, experiment: &str) -> Result<jem_train::TrainConfig> {
         let mut config = jem_train::presets::lookup(experiment, &self.preset())?;
-        if self.resume.is_some() && (self.config.is_some() || !self.set.is_empty()) {
+        if self.resume.is_some() && self.config.is_some() {
             anyhow::bail!(
-                "--config and --set configure a fresh run; on --resume only the flags that keep \
-                 the checkpoint usable apply (see --help)"
+                "--config configures a fresh run; on --resume the run keeps its configuration \
+                 and `--set KEY=VALUE` changes single keys that keep the checkpoint usable"
             );
         }
         if let Some(file) = &self.config {
             config.apply_file(file)?;
         }
-        config.set_all(&self.set)?;
-        self.overrides().apply(&mut config);
+        if self.resume.is_none() {
+            config.set_all(&self.set)?;
+        }
+        self.overrides().apply(&mut config)?;
         if let Some(b) = self.batch_size {
             if self.resume.is_some() {
                 anyhow::bail!("--batch-size cannot change on --resume (the run keeps its own)");

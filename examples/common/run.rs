@@ -147,14 +147,17 @@ pub fn train<M: JointEnergy, D: DataSource>(
         checkpoint,
     }) = &result
     {
+        // The command line again, less what a resume refuses or replaces: `--resume`,
+        // `--config` and `--set` (the checkpoint holds the configuration).
         let mut args: Vec<String> = Vec::new();
         let mut skip = false;
         for a in std::env::args() {
+            let dropped = ["--resume", "--config", "--set"];
             if skip {
                 skip = false;
-            } else if a == "--resume" {
+            } else if dropped.contains(&a.as_str()) {
                 skip = true;
-            } else if !a.starts_with("--resume=") {
+            } else if !dropped.iter().any(|d| a.starts_with(&format!("{d}="))) {
                 args.push(a);
             }
         }
@@ -276,7 +279,11 @@ pub fn finish(
         && !c.overrides().changes_training()
         && c.batch_size.is_none()
         && c.config.is_none()
-        && c.set.is_empty()
+        && !jem_train::Overrides {
+            set: c.set.clone(),
+            ..Default::default()
+        }
+        .changes_training()
         && c.missing_labels == 0.0;
     let health = expect.check(&values, bars_apply);
     let ckpt = c.out_dir.join("checkpoints");

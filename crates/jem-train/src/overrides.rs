@@ -2,6 +2,7 @@
 
 use crate::config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig};
 use crate::kernels::{XSampler, YSampler};
+use ebm_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Changes to a [`TrainConfig`] that keep a checkpoint usable: on a fresh run they adjust a
@@ -47,14 +48,12 @@ pub struct Overrides {
     pub predict_y_sampler: Option<Option<YSampler>>,
     /// Kernel on `x`.
     pub x_sampler: Option<XSampler>,
-    /// DMALA's step size α.
-    pub dmala_step: Option<f64>,
-    /// MALA's noise scale σ (drift σ²/2).
-    pub mala_noise: Option<f64>,
-    /// Langevin's drift coefficient `langevin.step_size` (`ε²/2λ`; its noise scale kept). A
-    /// smaller drift keeps negative chains from being thrown off the data as the model
-    /// sharpens.
-    pub langevin_step: Option<f64>,
+    /// `KEY=VALUE` assignments by the configuration's own dotted keys (as
+    /// [`TrainConfig::set`]), applied after the fields above; each key must be one that keeps
+    /// a checkpoint usable ([`Overrides::is_resumable_key`]): the kernels' sections
+    /// (`langevin.step_size`, `dmala.group_step_size`, `mala.noise_scale`, …), `recovery.*`
+    /// and the top-level keys of the fields above.
+    pub set: Vec<String>,
     /// The automatic-recovery policy (replaces the whole section).
     pub recovery: Option<RecoveryConfig>,
     /// Recoveries allowed before giving up (applied after `recovery`, to whichever policy the
@@ -94,9 +93,7 @@ impl Overrides {
             y_sampler,
             predict_y_sampler,
             x_sampler,
-            dmala_step,
-            mala_noise,
-            langevin_step,
+            set,
             recovery: _,
             max_recoveries: _,
             eval_every: _,
@@ -119,17 +116,48 @@ impl Overrides {
             || y_sampler.is_some()
             || predict_y_sampler.is_some()
             || x_sampler.is_some()
-            || dmala_step.is_some()
-            || mala_noise.is_some()
-            || langevin_step.is_some()
+            || set.iter().any(|a| {
+                let key = a.split_once('=').map_or(a.as_str(), |(k, _)| k).trim();
+                !NON_TRAINING_KEYS.contains(&key) && !key.starts_with("recovery.")
+            })
             || gen_sweeps.is_some()
             || gen_start.is_some()
     }
 
-    /// Writes every given field into `config`.
-    pub fn apply(&self, config: &mut TrainConfig) {
+    /// Whether the dotted configuration key `key` may change between two runs of the same
+    /// model (on [`Trainer::resume`](crate::Trainer::resume)): the top-level keys of this
+    /// struct's fields, anything under the kernels' sections (`langevin`, `mala`, `dmala`,
+    /// `gwg`) and under `recovery`.
+    pub fn is_resumable_key(key: &str) -> bool {
+        RESUMABLE_KEYS.contains(&key)
+            || ["langevin.", "mala.", "dmala.", "gwg.", "recovery."]
+                .iter()
+                .any(|section| key.starts_with(section))
+    }
+
+    /// Writes every given field into `config`, then the [`Overrides::set`] assignments. An
+    /// assignment that is malformed, names an unknown key or one that fixes the saved state
+    /// ([`Overrides::is_resumable_key`]) is an error naming it; `config` is unchanged then.
+    /// The result is not validated: call [`TrainConfig::validate`].
+    pub fn apply(&self, config: &mut TrainConfig) -> Result<()> {
+        for a in &self.set {
+            let key = a.split_once('=').map_or(a.as_str(), |(k, _)| k).trim();
+            if !Self::is_resumable_key(key) {
+                return Err(Error::config(
+                    "set",
+                    a,
+                    format!(
+                        "`{key}` fixes the saved state and cannot change between runs of one \
+                         model; the keys that can: {}, and langevin.*, mala.*, dmala.*, gwg.*, \
+                         recovery.*",
+                        RESUMABLE_KEYS.join(", ")
+                    ),
+                ));
+            }
+        }
+        let mut next = config.clone();
         macro_rules! set {
-            ($($f:ident),+) => { $(if let Some(v) = self.$f { config.$f = v; })+ };
+            ($($f:ident),+) => { $(if let Some(v) = self.$f { next.$f = v; })+ };
         }
         set!(
             iterations,
@@ -154,22 +182,44 @@ impl Overrides {
             gen_start
         );
         if let Some(r) = &self.recovery {
-            config.recovery = r.clone();
+            next.recovery = r.clone();
         }
         if let Some(n) = self.max_recoveries {
-            config.recovery.max_recoveries = n;
+            next.recovery.max_recoveries = n;
         }
-        if let Some(a) = self.dmala_step {
-            config.dmala.step_size = a;
-        }
-        if let Some(a) = self.langevin_step {
-            config.langevin.step_size = a;
-        }
-        if let Some(sigma) = self.mala_noise {
-            config.mala = samplers_cont::MalaConfig::from_noise_scale(sigma);
-        }
+        next.set_all(&self.set)?;
+        *config = next;
+        Ok(())
     }
 }
+
+/// The top-level keys that may change between two runs of one model (the fields of
+/// [`Overrides`] but `recovery`, `max_recoveries` and `set`).
+const RESUMABLE_KEYS: &[&str] = &[
+    "iterations",
+    "seed",
+    "lr",
+    "sweeps",
+    "lr_decay_from",
+    "lr_decay_final",
+    "label_lr_scale",
+    "l2_energy",
+    "clip_grad",
+    "data_reinit_prob",
+    "cond_weight",
+    "negative_labels",
+    "y_sampler",
+    "predict_y_sampler",
+    "x_sampler",
+    "eval_every",
+    "eval_examples",
+    "checkpoint_every",
+    "gen_sweeps",
+    "gen_start",
+];
+
+/// Keys whose change leaves training as measured (with every `recovery.*` key).
+const NON_TRAINING_KEYS: &[&str] = &["seed", "eval_every", "eval_examples", "checkpoint_every"];
 
 #[cfg(test)]
 mod tests {
@@ -213,14 +263,58 @@ mod tests {
             recovery: RecoveryConfig::on(),
             ..TrainConfig::default()
         };
-        Overrides::default().apply(&mut c);
+        Overrides::default().apply(&mut c).unwrap();
         assert_eq!(c.recovery, RecoveryConfig::on());
         Overrides {
             max_recoveries: Some(7),
             ..Default::default()
         }
-        .apply(&mut c);
+        .apply(&mut c)
+        .unwrap();
         assert_eq!(c.recovery.max_recoveries, 7);
         assert!(c.recovery.enabled);
+    }
+
+    /// `set` changes the kernels' keys on top of the typed fields; a key that fixes the
+    /// saved state, an unknown key or a bad value is an error naming it and changes nothing.
+    #[test]
+    fn set_assignments_are_checked() {
+        let mut c = TrainConfig::default();
+        Overrides {
+            lr: Some(1e-4),
+            set: vec!["langevin.step_size=2.5".into(), "lr=2e-4".into()],
+            ..Default::default()
+        }
+        .apply(&mut c)
+        .unwrap();
+        assert_eq!((c.langevin.step_size, c.lr), (2.5, 2e-4));
+        let before = c.clone();
+        for (a, needle) in [
+            ("batch_size=3", "batch_size"),
+            ("langevin.nope=1", "nope"),
+            ("lr=fast", "lr"),
+        ] {
+            let e = Overrides {
+                iterations: Some(99),
+                set: vec![a.into()],
+                ..Default::default()
+            }
+            .apply(&mut c)
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(needle), "{a}: {e}");
+            assert_eq!(c, before, "{a}");
+        }
+        assert!(Overrides {
+            set: vec!["recovery.max_recoveries=9".into(), "eval_every=5".into()],
+            ..Default::default()
+        }
+        .changes_training()
+        .eq(&false));
+        assert!(Overrides {
+            set: vec!["dmala.group_step_size=2".into()],
+            ..Default::default()
+        }
+        .changes_training());
     }
 }

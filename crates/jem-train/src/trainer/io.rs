@@ -61,7 +61,7 @@ impl<M: JointEnergy> Trainer<M> {
     ) -> Result<Self> {
         let state = read_state(ckpt)?;
         let mut config = state.config.clone();
-        overrides.apply(&mut config);
+        overrides.apply(&mut config)?;
         config.validate()?;
         let (mut vs, model, mut ema_vs, ema_model) = build_pair(device, build);
         load_params(&mut vs, ckpt, "model.safetensors")?;
