@@ -19,7 +19,14 @@
 //! * [`structured`]: judges and metrics of the structured-sprites experiment (factors and
 //!   masks as one label);
 //! * [`mask_baseline`]: a discriminative per-pixel classifier of the sprites' masks, the
-//!   reference the joint model's segmentation is compared with.
+//!   reference the joint model's segmentation is compared with;
+//! * `experiments` and `cli` (feature `cli`, on by default): the four experiments as library
+//!   values — data, energy, presets, judges, figures — and the command-line driver that trains
+//!   and evaluates them; each example is a short `main` over one of them.
+#[cfg(feature = "cli")]
+pub mod cli;
+#[cfg(feature = "cli")]
+pub mod experiments;
 pub mod judges;
 pub mod mask_baseline;
 pub mod structured;

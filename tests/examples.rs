@@ -678,7 +678,12 @@ fn set_changes_settings_by_their_config_names() {
         (&["--set", "learning_rate=1"][..], "learning_rate"),
         (&["--set", "lr=-1"][..], "lr"),
         (
-            &["--resume", out.path().to_str().unwrap(), "--set", "batch_size=3"][..],
+            &[
+                "--resume",
+                out.path().to_str().unwrap(),
+                "--set",
+                "batch_size=3",
+            ][..],
             "batch_size",
         ),
     ] {

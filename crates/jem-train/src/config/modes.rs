@@ -12,6 +12,11 @@ pub enum YInitMode {
     Empirical,
     /// Uniform over configurations (dSprites).
     Uniform,
+    /// Not the paper's: the categorical groups as [`YInitMode::Empirical`], every bit at 0
+    /// (for a mask: an empty one). Per-bit frequencies start the chains at speckle that no
+    /// image matches; an empty mask is a state the data has a neighbour of.
+    #[serde(rename = "empty_bits")]
+    EmptyBits,
 }
 
 /// How the negative phase of the gradient treats the labels of the negative samples.
@@ -73,6 +78,6 @@ macro_rules! from_lowercase_names {
         }
     };
 }
-from_lowercase_names!(YInitMode, "y_init", "empirical" => YInitMode::Empirical, "uniform" => YInitMode::Uniform);
+from_lowercase_names!(YInitMode, "y_init", "empirical" => YInitMode::Empirical, "uniform" => YInitMode::Uniform, "empty_bits" => YInitMode::EmptyBits);
 from_lowercase_names!(NegativeLabels, "negative_labels", "sampled" => NegativeLabels::Sampled, "expected" => NegativeLabels::Expected);
 from_lowercase_names!(GenerationStart, "gen_start", "noise" => GenerationStart::Noise, "buffer" => GenerationStart::Buffer, "posterior" => GenerationStart::Posterior);

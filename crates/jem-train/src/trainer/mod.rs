@@ -184,6 +184,10 @@ impl<M: JointEnergy> Trainer<M> {
         let y_init = match config.y_init {
             YInitMode::Uniform => YInit::Uniform,
             YInitMode::Empirical => YInit::empirical(&layout, &first_batch.y.to_device(device))?,
+            YInitMode::EmptyBits => empty_bits(
+                YInit::empirical(&layout, &first_batch.y.to_device(device))?,
+                &layout,
+            ),
         };
         let buffer = ReplayBuffer::new(config.buffer_size, &x_init, &y_init, &layout)?;
         let adam = optimizer(&vs, &config)?;
@@ -300,4 +304,36 @@ pub(crate) fn optimizer(vs: &nn::VarStore, config: &TrainConfig) -> Result<Adam>
         ));
     }
     Ok(adam)
+}
+
+/// `q₀` with every bit's probabilities replaced by a point mass at 0 ([`YInitMode::EmptyBits`]).
+pub(crate) fn empty_bits(q0: YInit, layout: &YLayout) -> YInit {
+    match q0 {
+        YInit::Probs(mut p) => {
+            for (v, pv) in p.iter_mut().enumerate() {
+                if layout.is_bit(v) {
+                    *pv = vec![1.0, 0.0];
+                }
+            }
+            YInit::Probs(p)
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Groups keep their frequencies; every bit becomes a point mass at 0.
+    #[test]
+    fn empty_bits_zeroes_only_the_bits() {
+        let layout = YLayout::new(vec![2], 2).unwrap();
+        let q0 = YInit::Probs(vec![vec![0.25, 0.75], vec![0.4, 0.6], vec![0.9, 0.1]]);
+        assert_eq!(
+            empty_bits(q0, &layout),
+            YInit::Probs(vec![vec![0.25, 0.75], vec![1.0, 0.0], vec![1.0, 0.0]])
+        );
+        assert_eq!(empty_bits(YInit::Uniform, &layout), YInit::Uniform);
+    }
 }

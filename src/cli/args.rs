@@ -1,31 +1,9 @@
-//! Helpers shared by the examples: the common command line, the run directory, progress
-//! reporting and PNG plots. (A module, not a library, so that the libraries never depend on
-//! clap, indicatif or image.)
-#![allow(dead_code)]
-
-/// `eprintln!` in one write. The standard error stream is unbuffered and `eprintln!` writes a
-/// formatted line piece by piece, so lines that several processes (the ranks of a
-/// data-parallel run) print at once can interleave mid-line; a line written whole cannot
-/// (pipes keep writes of up to 4 KiB whole).
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let line = format!("{}\n", format_args!($($arg)*));
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }};
-}
-
-pub mod plot;
-pub mod run;
+//! [`CommonArgs`]: the flags every experiment accepts.
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use jem_train::{EvalMetrics, IterationReport, Observer};
-use joint_ebm::ebm_core::DeviceChoice;
-use std::fs::{self, File, OpenOptions};
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use ebm_core::DeviceChoice;
+use std::fs;
+use std::path::PathBuf;
 
 /// Flags every example accepts, spelled the same everywhere.
 #[derive(clap::Args, Debug, Clone)]
@@ -249,15 +227,15 @@ impl CommonArgs {
     }
 
     /// Tunes the allocator (`keep_freed_memory`), applies `--threads` and resolves `--device`.
-    pub fn setup(&self) -> Result<joint_ebm::tch::Device> {
+    pub fn setup(&self) -> Result<tch::Device> {
         // Freed tensor memory stays in the heap (glibc): fewer page faults, ≈ 10 % on the CNN.
-        joint_ebm::ebm_core::keep_freed_memory();
+        ebm_core::keep_freed_memory();
         if self.threads < 1 {
             anyhow::bail!("--threads must be ≥ 1");
         }
-        joint_ebm::tch::set_num_threads(self.threads);
+        tch::set_num_threads(self.threads);
         let device = self.device.resolve()?;
-        if device == joint_ebm::tch::Device::Cpu && self.device != DeviceChoice::Cpu {
+        if device == tch::Device::Cpu && self.device != DeviceChoice::Cpu {
             // The library's `tracing` warning reaches no terminal without a subscriber.
             say!("--device auto: CUDA unavailable, falling back to the CPU");
         }
@@ -266,10 +244,7 @@ impl CommonArgs {
 
     /// The start every training example shares: [`setup`](Self::setup), the output directory,
     /// the preset named by `--preset` (with the overriding flags), validated.
-    pub fn start(
-        &self,
-        experiment: &str,
-    ) -> Result<(joint_ebm::tch::Device, jem_train::TrainConfig)> {
+    pub fn start(&self, experiment: &str) -> Result<(tch::Device, jem_train::TrainConfig)> {
         let device = self.setup()?;
         self.prepare_out_dir()?;
         let config = self.resolve_config(experiment)?;
@@ -282,217 +257,8 @@ impl CommonArgs {
         fs::create_dir_all(&self.out_dir)
             .with_context(|| format!("cannot create {}", self.out_dir.display()))
     }
+    /// `OUT_DIR/checkpoints`.
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.out_dir.join("checkpoints")
-    }
-}
-
-/// Writes `value` as pretty JSON to `path` atomically (temp file + rename).
-pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    fs::write(&tmp, serde_json::to_string_pretty(value)?)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-/// Renders training progress: a bar on a terminal (iteration, loss, acceptance, ETA), nothing
-/// otherwise; evaluations go to `metrics.jsonl` (appended, flushed each time) and a line on
-/// stderr.
-pub struct RunObserver {
-    bar: ProgressBar,
-    metrics: File,
-    last_loss: f64,
-    pub last_report: Option<IterationReport>,
-    /// Not a terminal: a plain progress line every `LOG_EVERY` (logs stay readable).
-    plain: Option<Instant>,
-}
-
-/// Interval of the plain progress lines written when stderr is not a terminal.
-const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
-
-impl RunObserver {
-    pub fn new(out_dir: &Path, total: usize, start: usize) -> Result<Self> {
-        let bar = ProgressBar::new(total as u64);
-        if std::io::stderr().is_terminal() {
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-        } else {
-            bar.set_draw_target(ProgressDrawTarget::hidden());
-        }
-        let plain = (!std::io::stderr().is_terminal()).then(Instant::now);
-        bar.set_position(start as u64);
-        let path = out_dir.join("metrics.jsonl");
-        let metrics = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Self {
-            bar,
-            metrics,
-            last_loss: f64::NAN,
-            last_report: None,
-            plain,
-        })
-    }
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-impl Observer for RunObserver {
-    fn on_iteration(&mut self, r: &IterationReport) {
-        self.bar.set_position(r.iteration as u64 + 1);
-        self.last_loss = r.loss;
-        let cond = r
-            .cond_ll
-            .map_or(String::new(), |c| format!(" cond-ll {c:+.3}"));
-        let msg = format!(
-            "loss {:+.3} f+ {:+.2} f- {:+.2}{cond} y-accept {:.2} lr {:.1e}",
-            r.loss, r.f_pos, r.f_neg, r.accept_y, r.lr
-        );
-        if let Some(last) = &mut self.plain {
-            if last.elapsed() >= LOG_EVERY {
-                *last = Instant::now();
-                say!(
-                    "[it {}/{} {:.0}s] {msg}",
-                    r.iteration + 1,
-                    self.bar.length().unwrap_or(0),
-                    r.seconds
-                );
-            }
-        }
-        self.bar.set_message(msg);
-        self.last_report = Some(r.clone());
-    }
-    fn on_evaluation(&mut self, iteration: usize, m: &EvalMetrics) {
-        let mut line = serde_json::json!({ "iteration": iteration, "loss": self.last_loss });
-        if let (Some(obj), Ok(serde_json::Value::Object(extra))) =
-            (line.as_object_mut(), serde_json::to_value(m))
-        {
-            obj.extend(extra);
-            if let Some(r) = &self.last_report {
-                obj.insert("f_pos".into(), r.f_pos.into());
-                obj.insert("f_neg".into(), r.f_neg.into());
-                obj.insert("accept_y".into(), r.accept_y.into());
-                if let Some(c) = r.cond_ll {
-                    obj.insert("cond_ll".into(), c.into());
-                }
-                obj.insert("train_seconds".into(), r.seconds.into());
-            }
-        }
-        let _ = writeln!(self.metrics, "{line}");
-        let _ = self.metrics.flush();
-        let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
-        let judges: String = m
-            .judges
-            .iter()
-            .map(|(k, v)| format!("  {k} {v:.3}"))
-            .collect();
-        self.bar.suspend(|| {
-            say!(
-                "[eval @ {iteration}] energy acc {}  sample acc {}  ECE {}{judges}",
-                fmt(m.energy_accuracy),
-                fmt(m.sample_accuracy),
-                fmt(m.ece)
-            )
-        });
-    }
-    fn on_checkpoint(&mut self, _path: &Path) {}
-    fn on_recovery(&mut self, e: &jem_train::RecoveryEvent) {
-        let line = serde_json::json!({ "recovery": e });
-        let _ = writeln!(self.metrics, "{line}");
-        let _ = self.metrics.flush();
-        self.bar.set_position(e.rolled_back_to as u64);
-        self.bar.suspend(|| {
-            say!(
-                "[recovery at {}] {}: rolled back to iteration {}; {}",
-                e.iteration,
-                e.cause,
-                e.rolled_back_to,
-                e.remedy
-            )
-        });
-    }
-}
-
-/// `--energy`: the energy network of an image experiment.
-#[derive(
-    clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum EnergyArg {
-    /// An MLP on `concat(x, y)` (the paper's MNIST energy).
-    Mlp,
-    /// The paper's dSprites network: CNN features, then an MLP head on `concat(h, y)`.
-    Cnn,
-    /// JEM's label readout on the same CNN: an MLP to one logit per label value,
-    /// `f(x, y) = ⟨logit(x), y⟩` (no paper experiment uses it).
-    Logit,
-}
-
-impl EnergyArg {
-    /// The run's energy: `flag` if given; else, on `--resume DIR`, the one recorded in
-    /// `DIR/config.json` (`options.energy`; `paper` for runs from before the option); else
-    /// `preset_default`. Announced on stderr; for [`EnergyArg::Logit`] on a fresh run without
-    /// `--label-lr-scale`, `config.label_lr_scale` is reset to 1 (the readout has no input-side
-    /// label weights for the multiplier to act on). Returns it with its [`label`](Self::label)
-    /// relative to `paper`.
-    pub fn choose(
-        experiment: &str,
-        flag: Option<Self>,
-        c: &CommonArgs,
-        config: &mut jem_train::TrainConfig,
-        preset_default: Self,
-        paper: Self,
-    ) -> Result<(Self, String)> {
-        let energy = match (flag, &c.resume) {
-            (Some(e), _) => e,
-            (None, None) => preset_default,
-            (None, Some(dir)) => Self::recorded(dir)?.unwrap_or(paper),
-        };
-        if energy == EnergyArg::Logit && c.label_lr_scale.is_none() && c.resume.is_none() {
-            config.label_lr_scale = 1.0;
-        }
-        let label = energy.label(paper);
-        say!("{experiment}: energy: {label}");
-        Ok((energy, label))
-    }
-
-    /// The energy recorded in a run directory's `config.json` (`None` for runs from before
-    /// the option).
-    fn recorded(dir: &Path) -> Result<Option<Self>> {
-        let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {} (pass --energy)", path.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON (pass --energy)", path.display()))?;
-        match v.pointer("/options/energy") {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(e) => serde_json::from_value(e.clone())
-                .map(Some)
-                .with_context(|| {
-                    format!("unknown energy {e} in {} (pass --energy)", path.display())
-                }),
-        }
-    }
-
-    /// For logs and `metrics.json`: the architecture and whether it is `paper`'s.
-    pub fn label(self, paper: Self) -> String {
-        let what = match self {
-            EnergyArg::Mlp => "mlp: MLP on concat(x, y)",
-            EnergyArg::Cnn => "cnn: CNN features + MLP head on concat(h, y)",
-            EnergyArg::Logit => "logit: CNN features + MLP to one logit per label value",
-        };
-        if self == paper {
-            format!("{what} (the paper's)")
-        } else {
-            format!("{what} (not the paper's)")
-        }
     }
 }

@@ -3,14 +3,14 @@
 
 use super::{write_json, CommonArgs, RunObserver};
 use anyhow::{Context, Result};
+use ebm_core::{seed_everything, Error, JointEnergy};
 use ebm_data::{Batch, DataSource};
 use jem_train::{
     EvalMetrics, Judge, LabelledBatch, TrainConfig, TrainOptions, TrainSummary, Trainer,
 };
-use joint_ebm::ebm_core::{seed_everything, Error, JointEnergy};
-use joint_ebm::tch::{nn, Device};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use tch::{nn, Device};
 
 /// Builds (or resumes) a trainer, writes `config.json`, trains with progress output and
 /// returns the trainer, final metrics and summary.
@@ -30,13 +30,13 @@ pub fn train<M: JointEnergy, D: DataSource>(
     // A data-parallel launch (`mpirun -n N …`): this process is one rank. Rank 0 works in
     // OUT_DIR as a single process would; rank r > 0 keeps its metrics and checkpoints (its own
     // buffer and chains) in OUT_DIR/rank<r>, does not evaluate, and stops after training.
-    let launch = joint_ebm::dist::launch_info();
+    let launch = ebm_dist::launch_info();
     // One GPU per rank: the launch's local rank.
     let device = match device {
         Device::Cuda(_) if launch.world_size > 1 => Device::Cuda(launch.local_rank),
         d => d,
     };
-    let group = joint_ebm::dist::from_env_for(device)?;
+    let group = ebm_dist::from_env_for(device)?;
     let rank = group.as_ref().map_or(0, |g| g.rank());
     let world = group.as_ref().map_or(1, |g| g.world_size());
     let out_dir = if rank == 0 {

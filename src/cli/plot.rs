@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use std::path::Path;
 
+/// Distinct colours for classes in scatter plots.
 pub const PALETTE: [[u8; 3]; 8] = [
     [228, 26, 28],
     [55, 126, 184],
@@ -115,14 +116,15 @@ pub fn grid(panels: &[RgbImage], cols: usize, gap: u32) -> RgbImage {
     img
 }
 
+/// Writes `img` as a PNG file.
 pub fn save(img: &RgbImage, path: &Path) -> Result<()> {
     img.save(path)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// One 2 × enlarged grey panel per 32 × 32 image of `x` (`[N, …]` in the model's logit space).
-pub fn sprite_panels(x: &joint_ebm::tch::Tensor) -> Result<Vec<RgbImage>> {
-    use joint_ebm::tch::{Device, Kind};
+pub fn sprite_panels(x: &tch::Tensor) -> Result<Vec<RgbImage>> {
+    use tch::{Device, Kind};
     let v = Vec::<f64>::try_from(
         ebm_data::from_logit(&x.to_device(Device::Cpu))
             .to_kind(Kind::Double)
