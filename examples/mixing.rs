@@ -16,7 +16,7 @@
 //! (`scripts/plot-mixing.py` draws `mixing.png` from the JSON).
 use anyhow::{bail, Context, Result};
 use ebm_data::{DataSource, EightGaussians};
-use jem_train::{presets, LabelledBatch, Silent, TrainOptions, Trainer};
+use jem_train::{presets, Batch, Silent, TrainOptions, Trainer};
 use joint_ebm::disc::{Dmala, DmalaConfig, ExactGibbs, Gwg, GwgConfig};
 use joint_ebm::ebm_core::{
     diagnostics::effective_sample_size, seed_everything, DiscreteKernel, FnEnergy, JointEnergy,
@@ -246,11 +246,7 @@ fn toy(iterations: usize) -> Result<Target<impl JointEnergy>> {
         config,
         Device::Cpu,
         presets::toy::energy,
-        &LabelledBatch {
-            x: &first.x,
-            y: &first.y,
-            observed: None,
-        },
+        &Batch::labelled(&first.x, &first.y),
     )?;
     eprintln!("mixing: training the toy model for {iterations} iterations …");
     t.train(&mut data, &TrainOptions::default(), &mut Silent)?;

@@ -8,7 +8,7 @@
 use super::{configure, criterion, setup, sync, PAPER};
 use criterion::{criterion_group, Criterion};
 use ebm_core::JointEnergy;
-use jem_train::{LabelledBatch, TrainConfig, Trainer, YInitMode};
+use jem_train::{Batch, TrainConfig, Trainer, YInitMode};
 use std::time::Instant;
 
 fn train_iter(c: &mut Criterion) {
@@ -32,20 +32,12 @@ fn train_iter(c: &mut Criterion) {
                     seed: 0,
                     ..TrainConfig::default()
                 };
-                let batch = LabelledBatch {
-                    x: &x,
-                    y: &y,
-                    observed: None,
-                };
+                let batch = Batch::labelled(&x, &y);
                 Trainer::new(config, device, |path| paper.build(path), &batch)
                     .expect("trainer set-up")
             });
             b.iter_custom(|iters| {
-                let batch = LabelledBatch {
-                    x: &x,
-                    y: &y,
-                    observed: None,
-                };
+                let batch = Batch::labelled(&x, &y);
                 sync(device, &x);
                 let start = Instant::now();
                 for _ in 0..iters {

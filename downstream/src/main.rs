@@ -119,7 +119,7 @@ impl ebm_core::DataSource for Draws {
 
 fn saved_model() -> Result<(), Box<dyn std::error::Error>> {
     use jem_train::{
-        Activation, GenerationStart, JointModel, LabelledBatch, MlpEnergy, Silent, TrainConfig,
+        Activation, Batch, GenerationStart, JointModel, MlpEnergy, Silent, TrainConfig,
         TrainOptions, Trainer,
     };
     let layout = YLayout::categorical(vec![3])?;
@@ -143,11 +143,7 @@ fn saved_model() -> Result<(), Box<dyn std::error::Error>> {
         ..TrainConfig::default()
     };
     let (x, y) = draw(&layout, 64)?;
-    let first = LabelledBatch {
-        x: &x,
-        y: &y,
-        observed: None,
-    };
+    let first = Batch::labelled(&x, &y);
     let mut trainer = Trainer::new(config, tch::Device::Cpu, build, &first)?;
     let dir = std::env::temp_dir().join(format!("downstream-model-{}", std::process::id()));
     let options = TrainOptions {

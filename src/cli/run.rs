@@ -5,9 +5,7 @@ use super::{write_json, CommonArgs, RunObserver};
 use anyhow::{Context, Result};
 use ebm_core::{seed_everything, Error, JointEnergy};
 use ebm_data::{Batch, DataSource};
-use jem_train::{
-    EvalMetrics, Judge, LabelledBatch, TrainConfig, TrainOptions, TrainSummary, Trainer,
-};
+use jem_train::{EvalMetrics, Judge, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tch::{nn, Device};
@@ -79,11 +77,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
                 config.clone(),
                 device,
                 build,
-                &LabelledBatch {
-                    x: &first.x,
-                    y: &first.y,
-                    observed: None,
-                },
+                &Batch::labelled(&first.x, &first.y),
             )?
         }
     };

@@ -16,6 +16,25 @@ pub struct Batch {
     pub observed: Option<Tensor>,
 }
 
+impl Batch {
+    /// A fully labelled batch sharing the storage of `x` and `y` (no copy).
+    pub fn labelled(x: &Tensor, y: &Tensor) -> Self {
+        Self {
+            x: x.shallow_clone(),
+            y: y.shallow_clone(),
+            observed: None,
+        }
+    }
+
+    /// A partially labelled batch sharing the storage of `x`, `y` and `observed` (no copy).
+    pub fn partial(x: &Tensor, y: &Tensor, observed: Option<&Tensor>) -> Self {
+        Self {
+            observed: observed.map(Tensor::shallow_clone),
+            ..Self::labelled(x, y)
+        }
+    }
+}
+
 /// A source of training batches and a test set.
 ///
 /// A source should draw its randomness from torch's generator: the trainer seeds it from the

@@ -27,6 +27,8 @@ mod trainer;
 pub use buffer::{Draw, ReplayBuffer};
 pub use conditional::{conditional_pseudo_log_likelihood, group_log_likelihood_from_gradient};
 pub use config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig, YInitMode};
+/// The one batch type of training, prediction and evaluation (re-exported from `ebm-core`).
+pub use ebm_core::Batch;
 pub use health::{Expectations, HealthReport, Threshold};
 pub use kernels::{AnyContinuous, AnyDiscrete, XSampler, YSampler};
 pub use mask_energy::{FactorHead, MaskCnnEnergy};
@@ -39,6 +41,6 @@ pub use negative::expected_log_density;
 pub use optim::{ema_update, lr_decays, scheduled_lr, warmup_lr, Adam, AdamConfig};
 pub use overrides::Overrides;
 pub use trainer::{
-    all_reduce_gradients, recovery_seed, IterationReport, Judge, LabelledBatch, Observer,
-    RecoveryEvent, Silent, TrainOptions, TrainSummary, Trainer, GRADIENT_BUCKET_ELEMENTS,
+    all_reduce_gradients, recovery_seed, IterationReport, Judge, Observer, RecoveryEvent, Silent,
+    TrainOptions, TrainSummary, Trainer, GRADIENT_BUCKET_ELEMENTS,
 };

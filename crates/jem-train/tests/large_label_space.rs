@@ -7,8 +7,7 @@
 
 use ebm_core::{Error, YLayout};
 use jem_train::{
-    Activation, GenerationStart, LabelledBatch, MlpEnergy, NegativeLabels, TrainConfig, Trainer,
-    YSampler,
+    Activation, Batch, GenerationStart, MlpEnergy, NegativeLabels, TrainConfig, Trainer, YSampler,
 };
 use mwg::{predict_by_energy, EnumerationConfig};
 use std::time::Instant;
@@ -64,11 +63,7 @@ fn trainer(
         config(negative_labels, y_sampler, gen_start),
         Device::Cpu,
         build,
-        &LabelledBatch {
-            x: &x,
-            y: &y,
-            observed: None,
-        },
+        &Batch::labelled(&x, &y),
     )
 }
 
@@ -103,11 +98,7 @@ fn enumeration_refuses_and_the_papers_estimator_runs() {
     for sampler in [YSampler::Gwg, YSampler::Dmala] {
         let mut t = trainer(NegativeLabels::Sampled, sampler, GenerationStart::Noise).unwrap();
         let (x, y) = data(8);
-        let batch = LabelledBatch {
-            x: &x,
-            y: &y,
-            observed: None,
-        };
+        let batch = Batch::labelled(&x, &y);
         let report = t.step(&batch).unwrap();
         assert!(report.loss.is_finite(), "{sampler:?}: {report:?}");
         // Energy-based prediction and accuracy enumerate: refused.

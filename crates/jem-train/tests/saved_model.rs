@@ -5,8 +5,8 @@
 
 use ebm_core::{Error, JointEnergy, YLayout};
 use jem_train::{
-    Activation, GenerationStart, JointModel, LabelledBatch, MlpEnergy, Silent, TrainConfig,
-    TrainOptions, Trainer,
+    Activation, Batch, GenerationStart, JointModel, MlpEnergy, Silent, TrainConfig, TrainOptions,
+    Trainer,
 };
 use mwg::SamplePredictionConfig;
 use tch::{nn, Device, Kind, Tensor};
@@ -87,17 +87,7 @@ fn a_saved_run_loads_predicts_and_generates_without_its_trainer() {
         checkpoint_every: 2,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(
-        config,
-        Device::Cpu,
-        build,
-        &LabelledBatch {
-            x: &x,
-            y: &y,
-            observed: None,
-        },
-    )
-    .unwrap();
+    let mut trainer = Trainer::new(config, Device::Cpu, build, &Batch::labelled(&x, &y)).unwrap();
     let options = TrainOptions {
         checkpoint_dir: Some(&dir.path().join("checkpoints")),
         ..Default::default()

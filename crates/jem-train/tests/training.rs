@@ -4,8 +4,8 @@
 
 use ebm_core::{Batch, DataSource, Error, JointEnergy, YLayout};
 use jem_train::{
-    group_log_likelihood_from_gradient, Activation, GenerationStart, LabelledBatch, MlpEnergy,
-    NegativeLabels, Overrides, Silent, TrainConfig, TrainOptions, Trainer,
+    group_log_likelihood_from_gradient, Activation, GenerationStart, MlpEnergy, NegativeLabels,
+    Overrides, Silent, TrainConfig, TrainOptions, Trainer,
 };
 use std::cell::Cell;
 use std::rc::Rc;
@@ -114,17 +114,7 @@ fn build(p: &nn::Path) -> MlpEnergy {
 
 fn new_trainer(cfg: TrainConfig) -> Trainer<MlpEnergy> {
     let (x, y, _) = batch(999, 32, false);
-    Trainer::new(
-        cfg,
-        Device::Cpu,
-        build,
-        &LabelledBatch {
-            x: &x,
-            y: &y,
-            observed: None,
-        },
-    )
-    .unwrap()
+    Trainer::new(cfg, Device::Cpu, build, &Batch::labelled(&x, &y)).unwrap()
 }
 
 fn params(t: &Trainer<MlpEnergy>) -> Vec<(String, Tensor)> {
@@ -280,11 +270,7 @@ fn diverge_at_4(poison: f64, expect: &str) {
         tiny_config(),
         Device::Cpu,
         build_p,
-        &LabelledBatch {
-            x: &x,
-            y: &y,
-            observed: None,
-        },
+        &Batch::labelled(&x, &y),
     )
     .unwrap();
     let s3 = scale.clone();
@@ -333,23 +319,14 @@ fn sampling_builds_no_weight_gradients() {
         tiny_config(),
         Device::Cpu,
         build_p,
-        &LabelledBatch {
-            x: &x,
-            y: &y,
-            observed: None,
-        },
+        &Batch::labelled(&x, &y),
     )
     .unwrap();
     let (name, w) = t.var_store().variables().into_iter().next().unwrap();
     probe.replace(Some(w));
     log.borrow_mut().clear();
     let (x, y, obs) = batch(0, 16, true);
-    t.step(&LabelledBatch {
-        x: &x,
-        y: &y,
-        observed: obs.as_ref(),
-    })
-    .unwrap();
+    t.step(&Batch::partial(&x, &y, obs.as_ref())).unwrap();
     let calls = log.borrow().clone();
     let with_grad = calls.iter().filter(|&&g| g).count();
     // 2 imputation steps + 3 sweeps × 2 kernels + the initial evaluations: many sampler calls.
@@ -403,13 +380,7 @@ fn conditional_term_enters_the_loss() {
             ..tiny_config()
         });
         let (x, y, obs) = batch(0, 16, observed);
-        let r = t
-            .step(&LabelledBatch {
-                x: &x,
-                y: &y,
-                observed: obs.as_ref(),
-            })
-            .unwrap();
+        let r = t.step(&Batch::partial(&x, &y, obs.as_ref())).unwrap();
         let cond = r.cond_ll.unwrap_or(0.0);
         assert_eq!(r.cond_ll.is_some(), alpha > 0.0);
         assert!(cond <= 0.0 && cond.is_finite(), "{cond}");
@@ -444,13 +415,7 @@ fn conditional_batch_serves_only_the_conditional_term() {
             ll.mean(Kind::Double).double_value(&[]),
         )
     };
-    let r = t
-        .step(&LabelledBatch {
-            x: &x,
-            y: &y,
-            observed: None,
-        })
-        .unwrap();
+    let r = t.step(&Batch::labelled(&x, &y)).unwrap();
     assert!((r.f_pos - f_first).abs() < 1e-5, "{} vs {f_first}", r.f_pos);
     let cond = r.cond_ll.unwrap();
     assert!((cond - ll_all).abs() < 1e-5, "{cond} vs {ll_all}");
@@ -513,18 +478,9 @@ fn bad_configs_are_rejected() {
             ..tiny_config()
         },
     ] {
-        let e = Trainer::new(
-            cfg,
-            Device::Cpu,
-            build,
-            &LabelledBatch {
-                x: &x,
-                y: &y,
-                observed: None,
-            },
-        )
-        .err()
-        .unwrap();
+        let e = Trainer::new(cfg, Device::Cpu, build, &Batch::labelled(&x, &y))
+            .err()
+            .unwrap();
         assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
     }
     let bad_x = x.copy();
@@ -533,11 +489,7 @@ fn bad_configs_are_rejected() {
         tiny_config(),
         Device::Cpu,
         build,
-        &LabelledBatch {
-            x: &bad_x,
-            y: &y,
-            observed: None
-        }
+        &Batch::labelled(&bad_x, &y)
     )
     .is_err());
 }
@@ -578,11 +530,7 @@ fn expected_negative_phase_trains_and_resumes_exactly() {
     // One step each from the same state: the sampled and expected losses differ, and the
     // expected one is not the sampled f⁻ formula.
     let (x, y, _) = batch(0, 16, false);
-    let b = LabelledBatch {
-        x: &x,
-        y: &y,
-        observed: None,
-    };
+    let b = Batch::labelled(&x, &y);
     let r = new_trainer(base.clone()).step(&b).unwrap();
     assert!(r.loss.is_finite());
     assert!((r.loss - (-(r.f_pos - r.f_neg))).abs() > 1e-7);
@@ -604,18 +552,9 @@ fn expected_negative_phase_trains_and_resumes_exactly() {
         )
         .unwrap();
     let xb = Tensor::zeros([4, 2], (Kind::Float, Device::Cpu));
-    let e = Trainer::new(
-        base,
-        Device::Cpu,
-        big,
-        &LabelledBatch {
-            x: &xb,
-            y: &yb,
-            observed: None,
-        },
-    )
-    .err()
-    .unwrap();
+    let e = Trainer::new(base, Device::Cpu, big, &Batch::labelled(&xb, &yb))
+        .err()
+        .unwrap();
     assert!(matches!(e, Error::TooManyConfigurations { .. }), "{e}");
 }
 
@@ -807,11 +746,7 @@ fn malformed_batches_are_errors() {
         ),
     ];
     for (what, bx, by, bo) in &cases {
-        let r = t.step(&LabelledBatch {
-            x: bx,
-            y: by,
-            observed: bo.as_ref(),
-        });
+        let r = t.step(&Batch::partial(bx, by, bo.as_ref()));
         match r {
             Err(e @ (Error::Shape { .. } | Error::InvalidConfig { .. })) => {
                 assert!(e.to_string().contains(what), "{what}: {e}")
@@ -820,12 +755,7 @@ fn malformed_batches_are_errors() {
         }
     }
     assert_eq!(t.iteration(), 0);
-    t.step(&LabelledBatch {
-        x: &x,
-        y: &y,
-        observed: None,
-    })
-    .unwrap();
+    t.step(&Batch::labelled(&x, &y)).unwrap();
     assert_eq!(t.iteration(), 1);
 }
 
@@ -844,12 +774,7 @@ fn data_reinit_starts_negative_chains_at_the_data() {
             ..tiny_config()
         });
         let (x, y, _) = batch(0, 16, false);
-        t.step(&LabelledBatch {
-            x: &x,
-            y: &y,
-            observed: None,
-        })
-        .unwrap();
+        t.step(&Batch::labelled(&x, &y)).unwrap();
         // For every buffer row, the distance to the nearest data row.
         let d = (t.buffer().x.unsqueeze(1) - x.unsqueeze(0))
             .abs()
@@ -915,11 +840,7 @@ fn poisoned_trainer(cfg: TrainConfig, scale: &Rc<Cell<f64>>) -> Trainer<Poisoned
             inner: build(p),
             scale: s2.clone(),
         },
-        &LabelledBatch {
-            x: &x,
-            y: &y,
-            observed: None,
-        },
+        &Batch::labelled(&x, &y),
     )
     .unwrap()
 }

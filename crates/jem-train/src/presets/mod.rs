@@ -9,7 +9,7 @@
 //! * `tiny()` — seconds end to end, for smoke tests of a pipeline, not for results.
 //!
 //! ```no_run
-//! use jem_train::{presets, Trainer, LabelledBatch};
+//! use jem_train::{presets, Trainer};
 //! # fn main() -> ebm_core::Result<()> {
 //! let config = presets::lookup("mnist", "default")?;
 //! assert_eq!(config, presets::mnist::default());

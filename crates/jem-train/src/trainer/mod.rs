@@ -20,7 +20,7 @@ use crate::buffer::ReplayBuffer;
 use crate::config::{NegativeLabels, TrainConfig, YInitMode};
 use crate::kernels::{AnyContinuous, AnyDiscrete};
 use crate::optim::Adam;
-use ebm_core::{Collective, Error, JointEnergy, Result, XInit, YInit, YLayout};
+use ebm_core::{Batch, Collective, Error, JointEnergy, Result, XInit, YInit, YLayout};
 use mwg::JointSampler;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,18 +28,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 use tch::nn::{self, VarStore};
 use tch::{Device, Kind, Tensor};
-
-/// A labelled batch for training or evaluation: `x` `[B, …]`, `y` `[B, D]` (valid labels; the
-/// entries of unobserved variables are placeholders), `observed` `[B, V]` bool or `None`.
-#[derive(Debug)]
-pub struct LabelledBatch<'a> {
-    /// Inputs.
-    pub x: &'a Tensor,
-    /// Labels.
-    pub y: &'a Tensor,
-    /// Observed-variable mask (`None` = fully labelled).
-    pub observed: Option<&'a Tensor>,
-}
 
 /// Persistent state saved in `state.json` of a checkpoint.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -172,7 +160,7 @@ impl<M: JointEnergy> Trainer<M> {
         config: TrainConfig,
         device: Device,
         build: impl Fn(&nn::Path) -> M,
-        first_batch: &LabelledBatch,
+        first_batch: &Batch,
     ) -> Result<Self> {
         config.validate()?;
         tch::manual_seed(iteration_seed(config.seed, usize::MAX, 1));

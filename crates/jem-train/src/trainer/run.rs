@@ -1,7 +1,7 @@
 //! The training loop of [`Trainer::train`], with its options, per-iteration reports, observer
 //! and summary.
 
-use super::{iteration_seed, LabelledBatch, RecoveryEvent, Trainer};
+use super::{iteration_seed, RecoveryEvent, Trainer};
 use crate::metrics::EvalMetrics;
 use ebm_core::{Batch, DataSource, Error, JointEnergy, Result};
 use serde::Serialize;
@@ -178,11 +178,7 @@ impl<M: JointEnergy> Trainer<M> {
             tch::manual_seed(iteration_seed(self.rank_seed(), self.iteration, 3));
             let rows = self.config.batch_size.max(self.config.cond_batch_size);
             let b = data.next_batch(rows, self.device)?;
-            let step = self.step(&LabelledBatch {
-                x: &b.x,
-                y: &b.y,
-                observed: b.observed.as_ref(),
-            });
+            let step = self.step(&b);
             let mut report = match step {
                 Ok(r) => r,
                 Err(Error::Diverged { iteration, what }) if policy.enabled => {

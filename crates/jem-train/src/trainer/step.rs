@@ -1,11 +1,12 @@
 //! One training iteration: positive phase (with imputation of unobserved labels), negative
 //! phase (replay buffer + joint chains), one forward and backward over both, optimiser and EMA.
 
-use super::{iteration_seed, IterationReport, LabelledBatch, Trainer};
+use super::{iteration_seed, IterationReport, Trainer};
 use crate::conditional::{conditional_pseudo_log_likelihood, group_log_likelihood_from_gradient};
 use crate::kernels::AnyDiscrete;
 use crate::negative::expected_log_density;
 use crate::optim::{ema_update, scheduled_lr};
+use ebm_core::Batch;
 use ebm_core::{eval::select_rows, Error, JointEnergy, JointState, Result};
 use mwg::SweepDiagnostics;
 use tch::{Kind, Tensor};
@@ -14,7 +15,7 @@ impl<M: JointEnergy> Trainer<M> {
     /// One training iteration on `batch` (`x` `[B, …]` of the model's shape and float kind,
     /// `y` `[B, D]`, `observed` `[B, V]` bool; any device: moved to the trainer's). Returns its
     /// report. A malformed batch is an error, not a panic.
-    pub fn step(&mut self, batch: &LabelledBatch) -> Result<IterationReport> {
+    pub fn step(&mut self, batch: &Batch) -> Result<IterationReport> {
         self.check_batch(batch)?;
         let it = self.iteration;
         tch::manual_seed(iteration_seed(self.rank_seed(), it, 0));
@@ -29,7 +30,7 @@ impl<M: JointEnergy> Trainer<M> {
         );
         let x_pos = batch.x.to_device(self.device);
         let mut y_pos = batch.y.to_device(self.device);
-        let observed = batch.observed.map(|o| o.to_device(self.device));
+        let observed = batch.observed.as_ref().map(|o| o.to_device(self.device));
         // Rows of the batch: all serve the conditional term; with `cond_batch_size` set, only
         // the first `batch_size` serve the positive phase.
         let b_all = x_pos.size()[0];
@@ -239,7 +240,7 @@ impl<M: JointEnergy> Trainer<M> {
         })
     }
 
-    fn check_batch(&self, batch: &LabelledBatch) -> Result<()> {
+    fn check_batch(&self, batch: &Batch) -> Result<()> {
         const OP: &str = "Trainer::step";
         let want = self.buffer.x.size();
         let xs = batch.x.size();
@@ -280,7 +281,7 @@ impl<M: JointEnergy> Trainer<M> {
                 "labels must be one-hot floats (see YLayout::encode)",
             ));
         }
-        if let Some(o) = batch.observed {
+        if let Some(o) = &batch.observed {
             let v = self.layout.num_vars() as i64;
             if o.size() != [b, v] || o.kind() != Kind::Bool {
                 return Err(Error::shape(
