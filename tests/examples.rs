@@ -695,3 +695,36 @@ fn set_changes_settings_by_their_config_names() {
         );
     }
 }
+
+/// The tutorial of `docs/YOUR-OWN-DATA.md` runs end to end: a user's data source and network
+/// trained for 300 iterations, then loaded without the trainer; the four cluster centres are
+/// predicted right both ways and samples of cluster 1 from noise lie around its centre (0, 2).
+#[test]
+fn the_own_data_tutorial_runs_end_to_end() {
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(example("own_data"))
+        .arg(out.path())
+        .arg("300")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        text.contains("by energy [0, 1, 2, 3], by sampling [0, 1, 2, 3]"),
+        "{text}"
+    );
+    let mean: Vec<f64> = text
+        .lines()
+        .find_map(|l| l.split("mean (").nth(1))
+        .unwrap_or_else(|| panic!("no sample mean in {text}"))
+        .trim_end_matches(')')
+        .split(", ")
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(mean[0].abs() < 0.5 && mean[1] > 1.5, "{mean:?}");
+    assert!(out.path().join("checkpoints").is_dir());
+}
