@@ -1,5 +1,7 @@
-//! Batching of fixed labelled image datasets: `uint8` images kept in memory, per-epoch shuffling
-//! with torch's generator, per-batch preprocessing, and a fixed observed-label mask.
+//! [`InMemory`]: a fixed labelled dataset kept in memory as a [`DataSource`] — per-epoch
+//! shuffling with torch's generator, optional per-batch preprocessing, and a fixed
+//! observed-label mask. MNIST, dSprites and the structured sprites are served by it; your own
+//! tensors (or a `.safetensors` / `.npz` file of them, [`InMemory::from_file`]) can be too.
 
 use crate::preprocess::Preprocess;
 use crate::seeded::SplitMix64;
@@ -7,10 +9,12 @@ use crate::{hide_labels_from_uniforms, Batch};
 use ebm_core::{Error, Result, YLayout};
 use tch::{Device, Kind, Tensor};
 
-/// One split of a labelled image dataset, kept raw on the CPU.
+/// One split of a labelled dataset, kept raw on the CPU.
 #[derive(Debug)]
 pub struct ImageSplit {
-    /// `uint8` `[N, 1, H, W]`; intensity in `[0, 1]` = value / [`Self::scale`].
+    /// `[N, …]`: raw values; what a batch serves is `images / scale` as float32, then the
+    /// source's [`Preprocess`] if it has one. For the image datasets: `uint8` `[N, 1, H, W]`,
+    /// intensity in `[0, 1]` = value / [`Self::scale`].
     pub images: Tensor,
     /// `[N, V]` integers (`int64`, or `uint8` for large label vectors such as masks): the value
     /// of each label variable (class index per group, 0/1 per bit).
@@ -37,13 +41,18 @@ impl ImageSplit {
     }
 }
 
-/// The shared engine of [`crate::Mnist`] and [`crate::DSprites`].
+/// A labelled dataset held in memory: a training and a test [`ImageSplit`] and the label
+/// layout. Batches: `x` = `images / scale` as float32, then the [`Preprocess`] if any; `y`
+/// one-hot `[B, D]` from the per-variable values `labels` `[N, V]`; `observed` from a fixed
+/// mask drawn once ([`InMemory::with_missing_labels`]). Training batches follow a fresh
+/// `randperm` order every epoch (torch's generator: a resumed run sees the same batches), the
+/// last partial batch of an epoch dropped.
 #[derive(Debug)]
-pub(crate) struct ImageBatcher {
+pub struct InMemory {
     pub(crate) layout: YLayout,
     pub(crate) train: ImageSplit,
     pub(crate) test: ImageSplit,
-    preprocess: Preprocess,
+    pub(crate) preprocess: Option<Preprocess>,
     /// `[N_train, V]` bool, fixed at construction; `None` when nothing is hidden.
     observed: Option<Tensor>,
     /// The current epoch's order of the training examples, and the next position in it.
@@ -51,14 +60,14 @@ pub(crate) struct ImageBatcher {
     cursor: i64,
 }
 
-impl ImageBatcher {
+impl InMemory {
     /// Checks `missing_fraction` and draws the fixed observed mask of the training split with
     /// `mask_seed` (the rule of [`crate::hide_labels`], uniforms from SplitMix64).
     pub(crate) fn new(
         layout: YLayout,
         train: ImageSplit,
         test: ImageSplit,
-        preprocess: Preprocess,
+        preprocess: Option<Preprocess>,
         missing_fraction: f64,
         mask_seed: u64,
     ) -> Result<Self> {
@@ -105,14 +114,14 @@ impl ImageBatcher {
         layout: YLayout,
         train: ImageSplit,
         test: ImageSplit,
-        preprocess: Preprocess,
+        preprocess: Option<Preprocess>,
         observed: Option<Tensor>,
     ) -> Result<Self> {
         if let Some(m) = &observed {
             let want = [train.len() as i64, layout.num_vars() as i64];
             if m.size() != want || m.kind() != Kind::Bool {
                 return Err(Error::shape(
-                    "ImageBatcher::with_observed",
+                    "InMemory::with_observed",
                     "observed",
                     format!("bool {want:?}"),
                     &m.size(),
@@ -136,9 +145,11 @@ impl ImageBatcher {
     /// examples `idx` (int64 `[B]`, CPU), on `device`.
     fn gather(&self, split: &ImageSplit, idx: &Tensor, device: Device) -> Result<(Tensor, Tensor)> {
         let raw = split.images.index_select(0, idx).to_device(device);
-        let x = self
-            .preprocess
-            .apply(&(raw.to_kind(Kind::Float) / split.scale));
+        let scaled = raw.to_kind(Kind::Float) / split.scale;
+        let x = match &self.preprocess {
+            Some(p) => p.apply(&scaled),
+            None => scaled,
+        };
         let values = split
             .labels
             .index_select(0, idx)

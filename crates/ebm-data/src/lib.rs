@@ -27,6 +27,7 @@ pub mod dsprites;
 pub mod idx;
 mod images;
 pub mod judge;
+mod memory;
 pub mod mnist;
 pub mod npz;
 pub mod preprocess;
@@ -41,7 +42,8 @@ pub use dsprites::{DSprites, DSpritesConfig};
 /// The batch type and the source trait live in `ebm-core` so that the trainer can consume a
 /// source without depending on this crate; re-exported here for convenience.
 pub use ebm_core::{Batch, DataSource};
-pub use images::ImageSplit;
+pub use images::{ImageSplit, InMemory};
+pub use memory::FILE_TENSORS;
 pub use mnist::{Mnist, MnistConfig};
 pub use preprocess::{from_logit, to_logit, Preprocess};
 pub use seeded::seeded_permutation;

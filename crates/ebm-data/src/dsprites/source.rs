@@ -1,7 +1,7 @@
 //! The subset split into train and test, as a [`DataSource`].
 
 use super::{DSpritesSubset, DEFAULT_TEST_SIZE, POSITION_BINS, SIDE};
-use crate::images::{ImageBatcher, ImageSplit};
+use crate::images::{ImageSplit, InMemory};
 use crate::preprocess::Preprocess;
 use crate::seeded::seeded_permutation;
 use crate::{Batch, DataSource};
@@ -43,7 +43,7 @@ impl Default for DSpritesConfig {
 /// partial batch is dropped; `test_set(max)` returns the first `max` test examples.
 #[derive(Debug)]
 pub struct DSprites {
-    inner: ImageBatcher,
+    inner: InMemory,
     test_indices: Vec<usize>,
 }
 
@@ -93,11 +93,11 @@ impl DSprites {
             }
         };
         let (test_idx, train_idx) = perm.split_at(config.test_size);
-        let inner = ImageBatcher::new(
+        let inner = InMemory::new(
             YLayout::categorical(vec![POSITION_BINS, POSITION_BINS])?,
             split(train_idx),
             split(test_idx),
-            Preprocess::DSPRITES,
+            Some(Preprocess::DSPRITES),
             config.missing_fraction,
             config.mask_seed,
         )?;

@@ -6,7 +6,7 @@
 //! `train-images.idx3-ubyte` … that some archives unpack to). The Debian package
 //! `dataset-fashion-mnist` installs the `.gz` names under [`FASHION_MNIST_DIR`].
 
-use crate::images::{ImageBatcher, ImageSplit};
+use crate::images::{ImageSplit, InMemory};
 use crate::preprocess::Preprocess;
 use crate::{Batch, DataSource};
 use ebm_core::{Result, YLayout};
@@ -53,7 +53,7 @@ impl Default for MnistConfig {
 /// partial batch is dropped; `test_set(max)` returns the first `max` test examples.
 #[derive(Debug)]
 pub struct Mnist {
-    inner: ImageBatcher,
+    inner: InMemory,
     dir: PathBuf,
 }
 
@@ -72,11 +72,11 @@ impl Mnist {
         let files = MnistFiles::find(dir)?;
         let train = read_mnist_split(&files.train_images, &files.train_labels)?;
         let test = read_mnist_split(&files.test_images, &files.test_labels)?;
-        let inner = ImageBatcher::new(
+        let inner = InMemory::new(
             YLayout::categorical(vec![MNIST_CLASSES])?,
             train,
             test,
-            Preprocess::MNIST,
+            Some(Preprocess::MNIST),
             config.missing_fraction,
             config.mask_seed,
         )?;

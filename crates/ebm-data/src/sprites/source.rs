@@ -2,7 +2,7 @@
 
 use super::{Holdout, SpriteLabels, SpriteScenes, SpriteSplit, FACTOR_GROUPS, MASK_BITS};
 use crate::dsprites::SIDE;
-use crate::images::ImageBatcher;
+use crate::images::InMemory;
 use crate::preprocess::Preprocess;
 use crate::seeded::{seeded_permutation, SplitMix64};
 use crate::{Batch, DataSource};
@@ -50,7 +50,7 @@ impl Default for SpritesConfig {
 /// others.
 #[derive(Debug)]
 pub struct StructuredSprites {
-    inner: ImageBatcher,
+    inner: InMemory,
     config: SpritesConfig,
     train: SpriteSplit,
     validation: SpriteSplit,
@@ -145,11 +145,11 @@ impl StructuredSprites {
             let m = keep.expand([-1, MASK_BITS as i64], false);
             Tensor::cat(&[f, m], 1)
         });
-        let inner = ImageBatcher::with_observed(
+        let inner = InMemory::with_observed(
             layout,
             train.image_split(config.labels),
             test.image_split(config.labels),
-            Preprocess::DSPRITES,
+            Some(Preprocess::DSPRITES),
             observed,
         )?;
         Ok(Self {
