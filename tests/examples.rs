@@ -404,8 +404,6 @@ fn dsprites_runs_end_to_end() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/d.npz"));
 }
 
-/// Training with exact Gibbs on the labels and MALA on x, chosen on the command line: the run
-/// completes, and `config.json` and the first log line name the kernels.
 /// Structured sprites (factors and a 256-bit mask, not enumerable): the tiny preset runs end to
 /// end with DMALA and sampled negatives, writes validation metrics during training and test and
 /// zero-shot metrics at the end, and its figures; the factors-only and mask-only variants run.
@@ -457,6 +455,8 @@ fn sprites_runs_end_to_end() {
     }
 }
 
+/// Training with exact Gibbs on the labels and MALA on x, chosen on the command line: the run
+/// completes, and `config.json` and the first log line name the kernels.
 #[test]
 fn toy_trains_with_exact_kernels() {
     let out = tempfile::tempdir().unwrap();

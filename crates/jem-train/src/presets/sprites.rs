@@ -1,6 +1,7 @@
 use super::*;
 use crate::kernels::XSampler;
 use crate::mask_energy::{FactorHead, MaskCnnEnergy};
+use samplers_disc::DmalaConfig;
 
 /// Shape, scale, position x bin, position y bin, then 256 mask bits.
 pub fn layout() -> YLayout {
@@ -20,13 +21,22 @@ pub fn paper() -> TrainConfig {
     super::dsprites::paper()
 }
 
-/// The paper's estimator (sampled negatives, the joint log-likelihood) with DMALA on the
-/// labels — every factor and mask bit may change per step, MH-corrected (the paper's GWG
-/// changes one of 260 variables per step) — and the paper's dSprites Langevin on `x`;
-/// test-time chains from noise for 200 sweeps (the paper's protocol). Departures from
-/// Table 3, for a budget of 30 minutes on 2 CPU cores: DMALA instead of GWG, lr 1e-3 with a
+/// The paper's estimator (sampled negatives) with DMALA on the labels — every factor and mask
+/// bit may change per step, MH-corrected (the paper's GWG changes one of 260 variables per
+/// step) — and the paper's dSprites Langevin on `x`; test-time chains from noise for 200 sweeps
+/// (the paper's protocol). **Not the paper's objective**: the joint log-likelihood plus an
+/// extra conditional term of weight 10, `Σ_g log p(y_g | y_¬g, x)` over the four factor
+/// groups, read exactly from the label gradient (`cond_from_gradient`; the energy is affine in
+/// each group's one-hot). Without it the shape stayed at chance after 1 050 iterations (0.46);
+/// with it the network passes its ≈ 550-step plateau (shape 0.80 on the test split at 1 200,
+/// seed 1). Other departures from Table 3, for a budget of about 30 minutes on 2 CPU cores:
+/// DMALA instead of GWG with a separate step 2 for the categorical groups (the bits keep 0.2;
+/// at 0.2 a group change costs `e⁻⁵` and the factors hardly move), lr 1e-3 with a
 /// 50-iteration warm-up decayed to 0.1 × over the second half, 10 sweeps, batch 64, an L2
-/// penalty 0.01 on energies and the gradient norm clipped at 1 (as the dSprites default).
+/// penalty 0.01 on energies, the gradient norm clipped at 1; automatic recovery on for
+/// non-finite losses but **without the collapse check** (this experiment's energy gap sits at
+/// 20–100 from the start, so the check rolled back healthy runs). Measured on two seeds; the
+/// generation bars are not met (`docs/EXPERIMENTS.md` §33–35).
 pub fn default() -> TrainConfig {
     TrainConfig {
         iterations: 1_200,
@@ -38,8 +48,14 @@ pub fn default() -> TrainConfig {
         sweeps: 10,
         y_sampler: YSampler::Dmala,
         x_sampler: XSampler::Langevin,
+        dmala: DmalaConfig {
+            group_step_size: Some(2.0),
+            ..DmalaConfig::default()
+        },
         langevin: LangevinConfig::from_paper(3e-3, 4.5e-7),
         negative_labels: NegativeLabels::Sampled,
+        cond_weight: 10.0,
+        cond_from_gradient: true,
         y_init: YInitMode::Empirical,
         l2_energy: 0.01,
         clip_grad: 1.0,
@@ -50,7 +66,11 @@ pub fn default() -> TrainConfig {
         eval_chains: 10,
         eval_steps: 50,
         checkpoint_every: 100,
-        recovery: RecoveryConfig::on(),
+        recovery: RecoveryConfig {
+            max_energy_gap: 0.0,
+            max_gap_fraction: 0.0,
+            ..RecoveryConfig::on()
+        },
         ..TrainConfig::default()
     }
 }
