@@ -728,3 +728,30 @@ fn the_own_data_tutorial_runs_end_to_end() {
     assert!(mean[0].abs() < 0.5 && mean[1] > 1.5, "{mean:?}");
     assert!(out.path().join("checkpoints").is_dir());
 }
+
+/// `--validation N`: the evaluation during training reads N examples carved from the training
+/// data (`split: "validation"` in `metrics.jsonl`), the final one the test split.
+#[test]
+fn validation_split_serves_the_evaluations_during_training() {
+    let out = tempfile::tempdir().unwrap();
+    let m = run_ok(
+        "dsprites",
+        &[
+            "--preset",
+            "tiny",
+            "--eval-examples",
+            "8",
+            "--validation",
+            "100",
+        ],
+        out.path(),
+    );
+    assert_eq!(m["split"], "test", "{m}");
+    let lines = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
+    let splits: Vec<String> = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["split"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(splits, ["validation", "test"], "{lines}");
+}

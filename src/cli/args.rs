@@ -48,6 +48,12 @@ pub struct CommonArgs {
     /// Hide this fraction of label groups at random (at least one kept per example).
     #[arg(long, default_value_t = 0.0)]
     pub missing_labels: f64,
+    /// Hold out this many training examples (a fixed permutation) as a validation split:
+    /// evaluations during training read it and the test split is read only at the end — for
+    /// choosing settings (MNIST, dSprites; the structured sprites always carve one). Default 0:
+    /// no validation split, every evaluation on the test split.
+    #[arg(long, default_value_t = 0)]
+    pub validation: usize,
     /// Examples (and negative chains) per iteration, per rank in a data-parallel run (fresh
     /// runs only: the replay buffer and the optimiser's state are sized by it).
     #[arg(long)]

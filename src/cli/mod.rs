@@ -27,6 +27,10 @@ pub use energy_arg::EnergyArg;
 pub use observer::RunObserver;
 
 use anyhow::{Context, Result};
+
+/// Seed of the permutation that picks `--validation` examples out of the training data (fixed:
+/// the same examples for every run and seed).
+pub const VALIDATION_SEED: u64 = 0x5EED_0F_DA7A;
 use std::fs;
 use std::path::Path;
 

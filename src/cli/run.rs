@@ -20,6 +20,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
     config: TrainConfig,
     data: &mut D,
     test: &Batch,
+    validation: Option<&Batch>,
     (energy_based, sample_based): (bool, bool),
     build: impl Fn(&nn::Path) -> M,
     extra: serde_json::Value,
@@ -129,6 +130,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
     }
     let options = TrainOptions {
         test: (rank == 0).then_some(test),
+        validation: validation.filter(|_| rank == 0),
         energy_based,
         sample_based,
         checkpoint_dir: Some(&ckpt),
@@ -249,6 +251,7 @@ pub fn finish(
         "all_reduce_seconds": summary.all_reduce_seconds,
         "total_seconds": total_seconds,
         "test_examples": metrics.test_examples,
+        "split": metrics.split,
         "figures": figures,
     });
     if let Some(obj) = final_metrics.as_object_mut() {

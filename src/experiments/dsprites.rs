@@ -113,6 +113,14 @@ pub fn run(args: Args) -> Result<()> {
         DSprites::new(args.data_file.as_deref(), cfg).context("cannot load the dSprites data")?;
     seed_everything(jem_train::presets::setup_seed(config.seed));
     let test = data.test_set(i64::MAX, device)?;
+    // `--validation N`: evaluations during training on N examples carved from the training data.
+    let validation = match c.validation {
+        0 => None,
+        n => {
+            data.hold_out_validation(n, crate::cli::VALIDATION_SEED)?;
+            Some(data.validation_set(i64::MAX, device)?)
+        }
+    };
     let started = Instant::now();
     let judge = SpriteJudge::fit(&data.train().intensities(), &data.train().labels, 16)?;
     let real = judge.read(&data.test().intensities())?;
@@ -143,6 +151,7 @@ pub fn run(args: Args) -> Result<()> {
         config,
         &mut data,
         &test,
+        validation.as_ref(),
         (true, true),
         build,
         extra,

@@ -147,6 +147,14 @@ pub fn run(args: Args) -> Result<()> {
     .context("cannot load the MNIST data")?;
     seed_everything(jem_train::presets::setup_seed(config.seed));
     let test = data.test_set(i64::MAX, device)?;
+    // `--validation N`: evaluations during training on N examples carved from the training data.
+    let validation = match c.validation {
+        0 => None,
+        n => {
+            data.hold_out_validation(n, crate::cli::VALIDATION_SEED)?;
+            Some(data.validation_set(i64::MAX, device)?)
+        }
+    };
     let started = Instant::now();
     let (judge, report) =
         DigitJudge::load_or_train(data.train(), data.test(), &crate::judges::cache_dir())
@@ -178,6 +186,7 @@ pub fn run(args: Args) -> Result<()> {
         config,
         &mut data,
         &test,
+        validation.as_ref(),
         (true, true),
         build,
         extra,

@@ -313,6 +313,7 @@ pub fn run(args: Args) -> Result<()> {
         config,
         &mut data,
         &trainer_test,
+        None,
         (false, false),
         |p| {
             presets::sprites::energy(p, layout.clone(), head)

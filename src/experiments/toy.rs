@@ -160,6 +160,7 @@ pub fn run(args: Args) -> Result<()> {
         config,
         &mut data,
         &test,
+        None,
         (true, true),
         presets::toy::energy,
         extra,

@@ -54,9 +54,11 @@ pub struct InMemory {
     pub(crate) test: ImageSplit,
     pub(crate) preprocess: Option<Preprocess>,
     /// `[N_train, V]` bool, fixed at construction; `None` when nothing is hidden.
-    observed: Option<Tensor>,
+    pub(crate) observed: Option<Tensor>,
     /// The current epoch's order of the training examples, and the next position in it.
-    order: Option<Tensor>,
+    pub(crate) order: Option<Tensor>,
+    /// Training examples held out for choosing settings ([`InMemory::hold_out_validation`]).
+    pub(crate) validation: Option<ImageSplit>,
     cursor: i64,
 }
 
@@ -104,6 +106,7 @@ impl InMemory {
             preprocess,
             observed,
             order: None,
+            validation: None,
             cursor: 0,
         })
     }

@@ -80,6 +80,57 @@ impl InMemory {
             .map_err(|e| Error::file(path, e.to_string()))
     }
 
+    /// Moves `n` training examples, chosen by a permutation fixed by `seed`, into a
+    /// validation split (for choosing settings without reading the test split; served by
+    /// [`InMemory::validation_set`]); their observed-label rows go with them. An error when
+    /// `n` leaves no training example or a split is already held out.
+    pub fn hold_out_validation(&mut self, n: usize, seed: u64) -> Result<()> {
+        let total = self.train.len();
+        if n == 0 || n >= total || self.validation.is_some() {
+            return Err(Error::config(
+                "validation",
+                n,
+                format!(
+                    "must be in 1..{total} (the training set size), once per dataset{}",
+                    if self.validation.is_some() {
+                        "; a validation split is already held out"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        let perm: Vec<i64> = crate::seeded_permutation(total, seed)
+            .into_iter()
+            .map(|i| i as i64)
+            .collect();
+        let val = Tensor::from_slice(&perm[..n]);
+        let keep = Tensor::from_slice(&perm[n..]);
+        let take = |s: &ImageSplit, idx: &Tensor| ImageSplit {
+            images: s.images.index_select(0, idx),
+            labels: s.labels.index_select(0, idx),
+            scale: s.scale,
+        };
+        self.validation = Some(take(&self.train, &val));
+        self.train = take(&self.train, &keep);
+        self.observed = self.observed.as_ref().map(|o| o.index_select(0, &keep));
+        self.order = None;
+        Ok(())
+    }
+
+    /// The first `min(max, n)` held-out validation examples, fully labelled, with fresh
+    /// dequantisation noise; an error when none are held out.
+    pub fn validation_set(&self, max: i64, device: Device) -> Result<Batch> {
+        let v = self.validation.as_ref().ok_or_else(|| {
+            Error::config(
+                "validation",
+                0,
+                "no validation split is held out (hold_out_validation)",
+            )
+        })?;
+        self.first_of(v, max, device)
+    }
+
     /// The label layout.
     pub fn layout(&self) -> &YLayout {
         &self.layout
@@ -242,5 +293,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("train_y"), "{e}");
+    }
+
+    /// The held-out rows leave the training epochs: training and validation rows are
+    /// disjoint and together the original split; a second hold-out or one of every row is refused.
+    #[test]
+    fn validation_rows_leave_training() {
+        let layout = YLayout::categorical(vec![3]).unwrap();
+        let mut d = InMemory::from_splits(layout, toy_split(10), toy_split(4), None).unwrap();
+        d.hold_out_validation(3, 7).unwrap();
+        let first_col = |b: Batch| -> Vec<i64> {
+            Vec::<f32>::try_from(b.x.select(1, 0))
+                .unwrap()
+                .iter()
+                .map(|r| *r as i64 / 2)
+                .collect()
+        };
+        let mut train = first_col(d.next_batch(7, Device::Cpu).unwrap());
+        let val = first_col(d.validation_set(10, Device::Cpu).unwrap());
+        assert_eq!(val.len(), 3);
+        train.extend(&val);
+        train.sort();
+        assert_eq!(train, (0..10).collect::<Vec<i64>>());
+        assert!(d.hold_out_validation(1, 7).is_err());
+        let mut e = InMemory::from_splits(
+            YLayout::categorical(vec![3]).unwrap(),
+            toy_split(10),
+            toy_split(4),
+            None,
+        )
+        .unwrap();
+        assert!(e.hold_out_validation(10, 7).is_err());
+        assert!(e.validation_set(5, Device::Cpu).is_err());
     }
 }

@@ -67,6 +67,9 @@ pub struct EvalMetrics {
     pub ece: Option<f64>,
     /// Number of test examples.
     pub test_examples: i64,
+    /// Which examples the accuracies are on: `"test"`, or `"validation"` (carved from the
+    /// training data; see `TrainOptions::validation`); `None` without examples.
+    pub split: Option<String>,
     /// Figures of the generation judges (e.g. `conditional_accuracy_x`, `sprite_valid`), by
     /// name; empty when the run has no judge (see `Trainer::set_judge`).
     #[serde(flatten)]

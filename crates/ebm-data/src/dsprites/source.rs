@@ -129,6 +129,19 @@ impl DSprites {
     }
 }
 
+/// A validation split carved from the training data (see [`InMemory::hold_out_validation`]).
+impl DSprites {
+    /// Moves `n` training examples (a permutation fixed by `seed`) into a validation split.
+    pub fn hold_out_validation(&mut self, n: usize, seed: u64) -> Result<()> {
+        self.inner.hold_out_validation(n, seed)
+    }
+
+    /// The first `min(max, n)` validation examples (after [`Self::hold_out_validation`]).
+    pub fn validation_set(&self, max: i64, device: Device) -> Result<Batch> {
+        self.inner.validation_set(max, device)
+    }
+}
+
 impl DataSource for DSprites {
     fn y_layout(&self) -> &YLayout {
         &self.inner.layout

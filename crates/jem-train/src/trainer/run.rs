@@ -71,6 +71,11 @@ pub struct TrainOptions<'a> {
     /// Held-out labelled examples (e.g. `DataSource::test_set`); the first `eval_examples` of
     /// them (all when 0) are evaluated. `None`: no accuracies (judges still run).
     pub test: Option<&'a Batch>,
+    /// Examples carved from the training data, for choosing settings: when given, the
+    /// evaluations every `eval_every` iterations read these (their metrics marked
+    /// `split: "validation"`) and `test` is read only at the end. `None`: every evaluation
+    /// reads `test`.
+    pub validation: Option<&'a Batch>,
     /// Energy-based accuracy and ECE (the label space must be enumerable). Default true.
     pub energy_based: bool,
     /// Sample-based accuracy. Default true.
@@ -87,6 +92,7 @@ impl Default for TrainOptions<'_> {
     fn default() -> Self {
         Self {
             test: None,
+            validation: None,
             energy_based: true,
             sample_based: true,
             checkpoint_dir: None,
@@ -134,22 +140,29 @@ impl<M: JointEnergy> Trainer<M> {
                 ),
             ));
         }
-        let test = match options.test {
-            Some(t) => {
+        let first = |b: Option<&Batch>| {
+            b.map(|t| {
                 let n = t.x.size().first().copied().unwrap_or(0);
                 let keep = match self.config.eval_examples {
                     0 => n,
                     k => k.min(n),
                 };
-                Some((t.x.narrow(0, 0, keep), t.y.narrow(0, 0, keep)))
-            }
-            None => None,
+                (t.x.narrow(0, 0, keep), t.y.narrow(0, 0, keep))
+            })
         };
-        let evaluate = |t: &mut Self| -> Result<EvalMetrics> {
-            let mut m = match &test {
+        let test = first(options.test);
+        let validation = first(options.validation);
+        // `during`: a periodic evaluation (the validation examples when given).
+        let evaluate = |t: &mut Self, during: bool| -> Result<EvalMetrics> {
+            let (set, split) = match (&validation, during) {
+                (Some(v), true) => (Some(v), "validation"),
+                _ => (test.as_ref(), "test"),
+            };
+            let mut m = match set {
                 Some((x, y)) => t.evaluate(x, y, options.energy_based, options.sample_based)?,
                 None => EvalMetrics::default(),
             };
+            m.split = set.map(|_| split.to_string());
             m.judges = t.judge()?;
             Ok(m)
         };
@@ -208,7 +221,7 @@ impl<M: JointEnergy> Trainer<M> {
                 && done % self.config.eval_every == 0
                 && self.rank() == 0
             {
-                let m = evaluate(self)?;
+                let m = evaluate(self, true)?;
                 observer.on_evaluation(done, &m);
             }
             if let Some(dir) = options.checkpoint_dir {
@@ -229,7 +242,7 @@ impl<M: JointEnergy> Trainer<M> {
         }
         // Data-parallel: only rank 0 evaluates (the parameters are the same on every rank).
         let m = if self.rank() == 0 {
-            let m = evaluate(self)?;
+            let m = evaluate(self, false)?;
             observer.on_evaluation(self.iteration, &m);
             m
         } else {
