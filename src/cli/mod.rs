@@ -30,7 +30,7 @@ use anyhow::{Context, Result};
 
 /// Seed of the permutation that picks `--validation` examples out of the training data (fixed:
 /// the same examples for every run and seed).
-pub const VALIDATION_SEED: u64 = 0x5EED_0F_DA7A;
+pub const VALIDATION_SEED: u64 = 0x005E_ED0F_DA7A;
 use std::fs;
 use std::path::Path;
 
