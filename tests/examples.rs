@@ -755,3 +755,27 @@ fn validation_split_serves_the_evaluations_during_training() {
         .collect();
     assert_eq!(splits, ["validation", "test"], "{lines}");
 }
+
+/// A run of a built-in network records it in its checkpoints: `JointModel::load_saved` loads
+/// the toy run without being told the network, predicts and generates; a run folder without
+/// checkpoints is an error, not a panic.
+#[test]
+fn a_saved_model_loads_without_naming_its_network() {
+    use joint_ebm::tch::{Device, Tensor};
+    use joint_ebm::train::{GenerationStart, JointModel};
+    let out = tempfile::tempdir().unwrap();
+    run_ok(
+        "toy",
+        &["--preset", "tiny", "--eval-examples", "8"],
+        out.path(),
+    );
+    let model = JointModel::load_saved(out.path(), Device::Cpu).unwrap();
+    let x = Tensor::from_slice(&[2.0f32, 0.0, 0.0, -2.0]).view([2, 2]);
+    assert_eq!(model.predict_by_energy(&x).unwrap().values.size(), [2, 3]);
+    let (samples, labels) = model
+        .generate(4, &[(0, &[1])], None, GenerationStart::Noise, 3)
+        .unwrap();
+    assert_eq!((samples.size(), labels.size()), (vec![4, 2], vec![4, 3]));
+    let empty = tempfile::tempdir().unwrap();
+    assert!(JointModel::load_saved(empty.path(), Device::Cpu).is_err());
+}

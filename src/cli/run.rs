@@ -23,6 +23,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
     validation: Option<&Batch>,
     (energy_based, sample_based): (bool, bool),
     build: impl Fn(&nn::Path) -> M,
+    architecture: Option<jem_train::Architecture>,
     extra: serde_json::Value,
     judge: Option<Judge<M>>,
 ) -> Result<(Trainer<M>, EvalMetrics, TrainSummary)> {
@@ -82,6 +83,10 @@ pub fn train<M: JointEnergy, D: DataSource>(
             )?
         }
     };
+    // Recorded in every checkpoint: `JointModel::load_saved` rebuilds the network from it.
+    if let Some(a) = architecture {
+        trainer.set_architecture(a);
+    }
     if let Some(g) = group {
         let engine = g.engine();
         trainer.set_collective(g)?;

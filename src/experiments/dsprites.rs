@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use ebm_core::{seed_everything, JointEnergy};
 use ebm_data::judge::SpriteJudge;
 use ebm_data::{DSprites, DSpritesConfig, DataSource};
-use jem_train::{presets, Trainer};
+use jem_train::Trainer;
 use std::path::PathBuf;
 use std::time::Instant;
 use tch::nn;
@@ -98,9 +98,9 @@ pub fn run(args: Args) -> Result<()> {
         EnergyArg::Cnn,
     )?;
     let example_default = energy == preset_default;
-    let build: fn(&nn::Path) -> Box<dyn JointEnergy> = match energy {
-        EnergyArg::Cnn => |p| Box::new(presets::dsprites::energy(p)),
-        EnergyArg::Logit => |p| Box::new(presets::dsprites::logit_energy(p)),
+    let architecture = match energy {
+        EnergyArg::Cnn => jem_train::Architecture::DspritesCnn,
+        EnergyArg::Logit => jem_train::Architecture::DspritesLogit,
         EnergyArg::Mlp => {
             anyhow::bail!("--energy mlp is not available for dSprites (cnn or logit)")
         }
@@ -153,7 +153,12 @@ pub fn run(args: Args) -> Result<()> {
         &test,
         validation.as_ref(),
         (true, true),
-        build,
+        |p: &nn::Path| {
+            architecture
+                .build(p)
+                .expect("the built-in dSprites networks build without error")
+        },
+        Some(architecture.clone()),
         extra,
         Some(judge),
     )?;

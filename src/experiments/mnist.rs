@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use ebm_core::{seed_everything, JointEnergy};
 use ebm_data::judge::DigitJudge;
 use ebm_data::{from_logit, DataSource, Mnist, MnistConfig};
-use jem_train::{presets, Trainer};
+use jem_train::Trainer;
 use std::path::PathBuf;
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
@@ -130,10 +130,10 @@ pub fn run(args: Args) -> Result<()> {
         Energy::Mlp,
     )?;
     let example_default = energy == preset_default && !args.fashion;
-    let build: fn(&nn::Path) -> Box<dyn JointEnergy> = match energy {
-        Energy::Mlp => |p| Box::new(presets::mnist::energy(p)),
-        Energy::Cnn => |p| Box::new(presets::mnist::cnn_energy(p)),
-        Energy::Logit => |p| Box::new(presets::mnist::logit_energy(p)),
+    let architecture = match energy {
+        Energy::Mlp => jem_train::Architecture::MnistMlp,
+        Energy::Cnn => jem_train::Architecture::MnistCnn,
+        Energy::Logit => jem_train::Architecture::MnistLogit,
     };
     let cfg = MnistConfig {
         missing_fraction: c.missing_labels,
@@ -188,7 +188,12 @@ pub fn run(args: Args) -> Result<()> {
         &test,
         validation.as_ref(),
         (true, true),
-        build,
+        |p: &nn::Path| {
+            architecture
+                .build(p)
+                .expect("the built-in MNIST networks build without error")
+        },
+        Some(architecture.clone()),
         extra,
         Some(judge),
     )?;

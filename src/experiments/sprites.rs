@@ -319,6 +319,10 @@ pub fn run(args: Args) -> Result<()> {
             presets::sprites::energy(p, layout.clone(), head)
                 .expect("the layout of the data fits the energy")
         },
+        Some(jem_train::Architecture::SpritesMaskCnn {
+            layout: layout.clone(),
+            head,
+        }),
         extra,
         Some(judge),
     )?;

@@ -163,6 +163,7 @@ pub fn run(args: Args) -> Result<()> {
         None,
         (true, true),
         presets::toy::energy,
+        Some(jem_train::Architecture::ToyMlp),
         extra,
         Some(crate::judges::toy(per_value)),
     )?;

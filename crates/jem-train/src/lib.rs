@@ -7,6 +7,7 @@
 //! Progress is reported through an [`Observer`]; nothing is printed.
 #![warn(missing_docs)]
 
+mod architecture;
 mod buffer;
 pub mod checkpoint;
 mod conditional;
@@ -24,6 +25,7 @@ pub mod presets;
 mod settings;
 mod trainer;
 
+pub use architecture::Architecture;
 pub use buffer::{Draw, ReplayBuffer};
 pub use conditional::{conditional_pseudo_log_likelihood, group_log_likelihood_from_gradient};
 pub use config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig, YInitMode};

@@ -37,6 +37,29 @@ pub struct JointModel<M: JointEnergy> {
     checkpoint: PathBuf,
 }
 
+impl JointModel<Box<dyn JointEnergy>> {
+    /// Loads a model whose run recorded its built-in network
+    /// ([`Trainer::set_architecture`](crate::Trainer::set_architecture); the examples do):
+    /// no builder needed. `dir` as for [`JointModel::load`]. A run of a network of your own
+    /// is an error saying to use [`JointModel::load`] with its builder.
+    pub fn load_saved(dir: &Path, device: Device) -> Result<Self> {
+        let ckpt = checkpoint::resolve(dir)?;
+        let arch = read_state(&ckpt)?.architecture.ok_or_else(|| {
+            Error::file(
+                ckpt.join("state.json"),
+                "no built-in architecture recorded (a network of your own: load it with \
+                 JointModel::load and its builder)",
+            )
+        })?;
+        // Build once to surface a constructor error; the builder below cannot fail then.
+        arch.build(&VarStore::new(Device::Cpu).root())?;
+        Self::load(&ckpt, device, |p| {
+            arch.build(p)
+                .expect("the same architecture built above without error")
+        })
+    }
+}
+
 impl<M: JointEnergy> JointModel<M> {
     /// Loads the EMA model of the checkpoint `dir` names: a checkpoint folder, a folder of
     /// checkpoints (the one `LATEST` names, else the newest complete one) or a run folder

@@ -90,6 +90,7 @@ impl<M: JointEnergy> Trainer<M> {
             layout,
             all_y,
             recoveries: state.recoveries,
+            architecture: state.architecture,
             session: super::Session::new(),
         })
     }
@@ -111,6 +112,7 @@ impl<M: JointEnergy> Trainer<M> {
             config: self.config.clone(),
             y_init: self.y_init.clone(),
             recoveries: self.recoveries.clone(),
+            architecture: self.architecture.clone(),
         };
         let healthy = self.gap_healthy();
         checkpoint::write_atomically(dir, self.iteration, |tmp| {

@@ -38,6 +38,9 @@ pub(crate) struct RunState {
     pub(crate) y_init: YInit,
     #[serde(default)]
     pub(crate) recoveries: Vec<RecoveryEvent>,
+    /// The built-in network, when the run named it ([`Trainer::set_architecture`]).
+    #[serde(default)]
+    pub(crate) architecture: Option<crate::Architecture>,
 }
 
 /// A generation judge run at every evaluation (see [`Trainer::set_judge`]): named figures
@@ -78,6 +81,8 @@ pub struct Trainer<M> {
     all_y: Option<Tensor>,
     /// Automatic recoveries so far (checkpointed).
     recoveries: Vec<RecoveryEvent>,
+    /// The built-in network this run trains, if named (checkpointed).
+    architecture: Option<crate::Architecture>,
     /// What lives only as long as this process (never checkpointed).
     session: Session<M>,
 }
@@ -195,6 +200,7 @@ impl<M: JointEnergy> Trainer<M> {
             layout,
             all_y,
             recoveries: Vec::new(),
+            architecture: None,
             session: Session::new(),
         })
     }
@@ -235,6 +241,19 @@ impl<M: JointEnergy> Trainer<M> {
     /// The initial label distribution.
     pub fn y_init(&self) -> &YInit {
         &self.y_init
+    }
+
+    /// Names the built-in network this run trains; written into every checkpoint from now on,
+    /// so that [`JointModel::load_saved`](crate::JointModel::load_saved) rebuilds it. The
+    /// caller vouches that `build` made this network (a mismatch fails at load, naming the
+    /// parameter file).
+    pub fn set_architecture(&mut self, architecture: crate::Architecture) {
+        self.architecture = Some(architecture);
+    }
+
+    /// The built-in network recorded for this run, if any.
+    pub fn architecture(&self) -> Option<&crate::Architecture> {
+        self.architecture.as_ref()
     }
     /// The initial `x` distribution.
     pub fn x_init(&self) -> &XInit {
