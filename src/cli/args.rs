@@ -240,11 +240,8 @@ impl CommonArgs {
             anyhow::bail!("--threads must be ≥ 1");
         }
         tch::set_num_threads(self.threads);
+        // `auto` without CUDA says itself that it falls back to the CPU.
         let device = self.device.resolve()?;
-        if device == tch::Device::Cpu && self.device != DeviceChoice::Cpu {
-            // The library's `tracing` warning reaches no terminal without a subscriber.
-            say!("--device auto: CUDA unavailable, falling back to the CPU");
-        }
         Ok(device)
     }
 

@@ -11,7 +11,7 @@ use tch::{Cuda, Device};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
-    /// CUDA device 0 when available, else the CPU (with a warning through `tracing`).
+    /// CUDA device 0 when available, else the CPU (saying so on stderr).
     #[default]
     Auto,
     /// The CPU.
@@ -50,7 +50,8 @@ libtorch in use is a CPU-only build (LIBTORCH points at it); or the binary was l
 project adds it; a binary of your own needs the same). Run `cargo run --example doctor` for details.";
 
 impl DeviceChoice {
-    /// Resolves the choice to a `tch` device.
+    /// Resolves the choice to a `tch` device. `Auto` without CUDA falls back to the CPU and
+    /// says so on stderr.
     pub fn resolve(self) -> Result<Device> {
         match self {
             Self::Cpu => Ok(Device::Cpu),
@@ -65,7 +66,9 @@ impl DeviceChoice {
                 if Cuda::is_available() {
                     Ok(Device::Cuda(0))
                 } else {
-                    tracing::warn!("--device auto: CUDA unavailable, falling back to the CPU");
+                    // On stderr, not through a logging facade: with no subscriber installed a
+                    // `tracing` warning reaches no terminal, and this one changes the run.
+                    eprintln!("device auto: CUDA unavailable, falling back to the CPU");
                     Ok(Device::Cpu)
                 }
             }
