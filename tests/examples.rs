@@ -471,8 +471,10 @@ fn toy_trains_with_exact_kernels() {
             "gibbs",
             "--x-sampler",
             "mala",
-            "--mala-noise",
-            "0.05",
+            "--set",
+            "mala.noise_scale=0.05",
+            "--set",
+            "mala.step_size=0.00125",
         ],
         out.path(),
     );
