@@ -306,7 +306,6 @@ impl JointSampler {
     /// is true and elements of `x` where `fixed_x` (bool, the shape of `x` or of one row) is
     /// true stay at their values. Returns `(x, y, diagnostics)`.
     #[pyo3(signature = (energy, x, y, sweeps = 1, fixed_y = None, fixed_x = None, seed = None))]
-    #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         py: Python<'_>,
@@ -408,7 +407,6 @@ impl Acceptance {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_discrete(
     py: Python<'_>,
     kernel: &AnyDiscrete,
@@ -440,7 +438,6 @@ fn run_discrete(
     Ok((out(y), acc.into_dict(py)?))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_continuous(
     py: Python<'_>,
     kernel: &AnyContinuous,

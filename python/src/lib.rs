@@ -7,6 +7,9 @@
 //! wrong shape, dtype or device, is raised again in Python once the Rust call returns, and a
 //! panic in Rust becomes a `RuntimeError` — never a crash of the interpreter.
 
+// The Python methods mirror keyword arguments one-to-one.
+#![allow(clippy::too_many_arguments)]
+
 use pyo3::prelude::*;
 
 mod convert;

@@ -91,7 +91,6 @@ impl Model {
     /// (values, mask)` holds the elements of `x` where `mask` is true (inpainting); `start`:
     /// `"noise"` (the paper's protocol) or `"buffer"`. Returns `(x [n, …], values [n, V])`.
     #[pyo3(signature = (n, labels = None, x_clamp = None, start = "noise", sweeps = 200, seed = None))]
-    #[allow(clippy::too_many_arguments)]
     fn generate(
         &self,
         py: Python<'_>,

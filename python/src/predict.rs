@@ -44,7 +44,6 @@ pub fn predict_by_energy(
 /// per variable. Returns `(values [B, V] int64, vote fractions: one [B, K_v] per variable)`.
 #[pyfunction]
 #[pyo3(signature = (energy, kernel, x, chains_per_input = 10, steps = 200, observed = None, fixed = None, seed = None))]
-#[allow(clippy::too_many_arguments)]
 pub fn predict_by_sampling(
     py: Python<'_>,
     energy: PyRef<'_, Energy>,
