@@ -116,13 +116,9 @@ impl<'a> Bridge<'a> {
             .f
             .bind(py)
             .call1((PyTensor(h.shallow_clone()), PyTensor(y.shallow_clone())))?;
-        let t: PyTensor = result.extract().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "the energy must return a torch.Tensor of shape [{b}] (one value per row), got {}",
-                result.get_type()
-            ))
+        let t = tensor_from(&result, || {
+            format!("the energy must return a torch.Tensor of shape [{b}] (one value per row)")
         })?;
-        let t = t.0;
         if t.size() != [b] {
             return Err(PyValueError::new_err(format!(
                 "the energy returned shape {:?} for x {:?} and y {:?}; expected [{b}] (one value per row)",
@@ -151,13 +147,9 @@ impl<'a> Bridge<'a> {
     fn call_features(&self, py: Python<'_>, g: &Py<PyAny>, x: &Tensor) -> PyResult<Tensor> {
         let b = x.size().first().copied().unwrap_or(0);
         let result = g.bind(py).call1((PyTensor(x.shallow_clone()),))?;
-        let h: PyTensor = result.extract().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "features(x) must return a torch.Tensor [{b}, …], got {}",
-                result.get_type()
-            ))
+        let h = tensor_from(&result, || {
+            format!("features(x) must return a torch.Tensor [{b}, …]")
         })?;
-        let h = h.0;
         if h.size().first() != Some(&b) || h.device() != x.device() {
             return Err(PyValueError::new_err(format!(
                 "features(x) returned shape {:?} on {:?} for x {:?} on {:?}; expected [{b}, …] on the same device",
@@ -188,6 +180,15 @@ impl<'a> Bridge<'a> {
             * 0.0;
         zero_h + zero_y + f64::NAN
     }
+}
+
+/// The tensor a Python callable returned, or a `TypeError` saying what was `expected` and what
+/// came instead.
+fn tensor_from(result: &Bound<'_, PyAny>, expected: impl FnOnce() -> String) -> PyResult<Tensor> {
+    result
+        .extract::<PyTensor>()
+        .map(|t| t.0)
+        .map_err(|_| PyTypeError::new_err(format!("{}, got {}", expected(), result.get_type())))
 }
 
 impl JointEnergy for Bridge<'_> {

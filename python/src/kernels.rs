@@ -74,16 +74,8 @@ impl Gwg {
         fixed_y: Option<PyTensor>,
         seed: Option<i64>,
     ) -> PyResult<(PyTensor, Py<PyDict>)> {
-        run_discrete(
-            py,
-            &AnyDiscrete::Gwg(self.kernel.clone()),
-            &energy,
-            x,
-            y,
-            steps,
-            fixed_y,
-            seed,
-        )
+        let kernel = Block::Labels(self.any());
+        run_block(py, kernel, &energy, x, y, steps, fixed_y, seed)
     }
 
     fn __repr__(&self) -> String {
@@ -117,16 +109,8 @@ impl Dmala {
         fixed_y: Option<PyTensor>,
         seed: Option<i64>,
     ) -> PyResult<(PyTensor, Py<PyDict>)> {
-        run_discrete(
-            py,
-            &AnyDiscrete::Dmala(self.kernel.clone()),
-            &energy,
-            x,
-            y,
-            steps,
-            fixed_y,
-            seed,
-        )
+        let kernel = Block::Labels(self.any());
+        run_block(py, kernel, &energy, x, y, steps, fixed_y, seed)
     }
 
     fn __repr__(&self) -> String {
@@ -153,8 +137,8 @@ impl ExactGibbs {
         fixed_y: Option<PyTensor>,
         seed: Option<i64>,
     ) -> PyResult<(PyTensor, Py<PyDict>)> {
-        let kernel = AnyDiscrete::Gibbs(samplers_disc::ExactGibbs);
-        run_discrete(py, &kernel, &energy, x, y, steps, fixed_y, seed)
+        let kernel = Block::Labels(self.any());
+        run_block(py, kernel, &energy, x, y, steps, fixed_y, seed)
     }
 
     fn __repr__(&self) -> &'static str {
@@ -208,8 +192,8 @@ impl Langevin {
         fixed_x: Option<PyTensor>,
         seed: Option<i64>,
     ) -> PyResult<(PyTensor, Py<PyDict>)> {
-        let k = AnyContinuous::Langevin(self.kernel.clone());
-        run_continuous(py, &k, &energy, x, y, steps, fixed_x, seed)
+        let kernel = Block::Inputs(self.any());
+        run_block(py, kernel, &energy, x, y, steps, fixed_x, seed)
     }
 
     fn __repr__(&self) -> String {
@@ -242,8 +226,8 @@ impl Mala {
         fixed_x: Option<PyTensor>,
         seed: Option<i64>,
     ) -> PyResult<(PyTensor, Py<PyDict>)> {
-        let k = AnyContinuous::Mala(self.kernel.clone());
-        run_continuous(py, &k, &energy, x, y, steps, fixed_x, seed)
+        let kernel = Block::Inputs(self.any());
+        run_block(py, kernel, &energy, x, y, steps, fixed_x, seed)
     }
 
     fn __repr__(&self) -> String {
@@ -251,14 +235,44 @@ impl Mala {
     }
 }
 
+impl Gwg {
+    fn any(&self) -> AnyDiscrete {
+        AnyDiscrete::Gwg(self.kernel.clone())
+    }
+}
+
+impl Dmala {
+    fn any(&self) -> AnyDiscrete {
+        AnyDiscrete::Dmala(self.kernel.clone())
+    }
+}
+
+impl ExactGibbs {
+    fn any(&self) -> AnyDiscrete {
+        AnyDiscrete::Gibbs(samplers_disc::ExactGibbs)
+    }
+}
+
+impl Langevin {
+    fn any(&self) -> AnyContinuous {
+        AnyContinuous::Langevin(self.kernel.clone())
+    }
+}
+
+impl Mala {
+    fn any(&self) -> AnyContinuous {
+        AnyContinuous::Mala(self.kernel.clone())
+    }
+}
+
 /// The discrete kernel a Python object is.
 pub fn discrete_of(obj: &Bound<'_, PyAny>) -> PyResult<AnyDiscrete> {
     if let Ok(k) = obj.downcast::<Gwg>() {
-        Ok(AnyDiscrete::Gwg(k.get().kernel.clone()))
+        Ok(k.get().any())
     } else if let Ok(k) = obj.downcast::<Dmala>() {
-        Ok(AnyDiscrete::Dmala(k.get().kernel.clone()))
-    } else if obj.downcast::<ExactGibbs>().is_ok() {
-        Ok(AnyDiscrete::Gibbs(samplers_disc::ExactGibbs))
+        Ok(k.get().any())
+    } else if let Ok(k) = obj.downcast::<ExactGibbs>() {
+        Ok(k.get().any())
     } else {
         Err(PyTypeError::new_err(format!(
             "expected a discrete kernel (Gwg, Dmala or ExactGibbs), got {}",
@@ -269,9 +283,9 @@ pub fn discrete_of(obj: &Bound<'_, PyAny>) -> PyResult<AnyDiscrete> {
 
 fn continuous_of(obj: &Bound<'_, PyAny>) -> PyResult<AnyContinuous> {
     if let Ok(k) = obj.downcast::<Langevin>() {
-        Ok(AnyContinuous::Langevin(k.get().kernel.clone()))
+        Ok(k.get().any())
     } else if let Ok(k) = obj.downcast::<Mala>() {
-        Ok(AnyContinuous::Mala(k.get().kernel.clone()))
+        Ok(k.get().any())
     } else {
         Err(PyTypeError::new_err(format!(
             "expected a continuous kernel (Langevin or Mala), got {}",
@@ -407,64 +421,71 @@ impl Acceptance {
     }
 }
 
-fn run_discrete(
-    py: Python<'_>,
-    kernel: &AnyDiscrete,
-    energy: &Energy,
-    x: PyTensor,
-    y: PyTensor,
-    steps: usize,
-    fixed_y: Option<PyTensor>,
-    seed: Option<i64>,
-) -> PyResult<(PyTensor, Py<PyDict>)> {
-    let bridge = Bridge::new(energy);
-    let b = &bridge;
-    let (x, y) = (x.0, y.0);
-    let fixed_y = fixed_y.map(|t| t.0);
-    let r = released(py, kernel.name(), move || {
-        if let Some(s) = seed {
-            tch::manual_seed(s);
-        }
-        let mut state = start(b, &x, &y, fixed_y.as_ref(), None)?;
-        let mut acc = Acceptance::default();
-        for _ in 0..steps {
-            let (next, info) = kernel.step(b, state)?;
-            acc.record(&info);
-            state = next;
-        }
-        Ok((state.into_xy().1, acc))
-    });
-    let (y, acc) = bridge.finish(r)?;
-    Ok((out(y), acc.into_dict(py)?))
+/// A kernel with the block it moves.
+enum Block {
+    /// Moves `y` with `x` fixed.
+    Labels(AnyDiscrete),
+    /// Moves `x` with `y` fixed.
+    Inputs(AnyContinuous),
 }
 
-fn run_continuous(
+impl Block {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Labels(k) => k.name(),
+            Self::Inputs(k) => k.name(),
+        }
+    }
+
+    fn step(&self, energy: &Bridge<'_>, state: JointState) -> Result<(JointState, StepInfo)> {
+        match self {
+            Self::Labels(k) => k.step(energy, state),
+            Self::Inputs(k) => k.step(energy, state),
+        }
+    }
+}
+
+/// `steps` steps of one block kernel from `(x, y)`, the variables (labels) or elements (inputs)
+/// of the moved block where `fixed` is true held; returns the moved block and the acceptance.
+fn run_block(
     py: Python<'_>,
-    kernel: &AnyContinuous,
+    kernel: Block,
     energy: &Energy,
     x: PyTensor,
     y: PyTensor,
     steps: usize,
-    fixed_x: Option<PyTensor>,
+    fixed: Option<PyTensor>,
     seed: Option<i64>,
 ) -> PyResult<(PyTensor, Py<PyDict>)> {
     let bridge = Bridge::new(energy);
     let b = &bridge;
     let (x, y) = (x.0, y.0);
-    let fixed_x = fixed_x.map(|t| t.0);
+    let fixed = fixed.map(|t| t.0);
+    let kernel = &kernel;
     let r = released(py, kernel.name(), move || {
         if let Some(s) = seed {
             tch::manual_seed(s);
         }
-        let mut state = start(b, &x, &y, None, fixed_x.as_ref())?;
+        let mut state = match kernel {
+            Block::Labels(_) => start(b, &x, &y, fixed.as_ref(), None)?,
+            Block::Inputs(_) => start(b, &x, &y, None, fixed.as_ref())?,
+        };
         let mut acc = Acceptance::default();
         for _ in 0..steps {
             let (next, info) = kernel.step(b, state)?;
             acc.record(&info);
             state = next;
         }
-        Ok((state.into_xy().0, acc))
+        let (x, y) = state.into_xy();
+        Ok((
+            if matches!(kernel, Block::Labels(_)) {
+                y
+            } else {
+                x
+            },
+            acc,
+        ))
     });
-    let (x, acc) = bridge.finish(r)?;
-    Ok((out(x), acc.into_dict(py)?))
+    let (moved, acc) = bridge.finish(r)?;
+    Ok((out(moved), acc.into_dict(py)?))
 }
