@@ -37,7 +37,7 @@ use ebm_core::{Error, JointEnergy, Result, YLayout};
 use ebm_data::judge::{DigitJudge, SpriteJudge};
 use ebm_data::sprites::{mask_iou, mask_of_images, SpriteSplit, StructuredSprites};
 use ebm_data::{from_logit, ImageSplit};
-use jem_train::{AnyDiscrete, GenerationStart, Trainer};
+use jem_train::{AnyDiscrete, GenerationStart, JointModel};
 use mwg::{predict_by_sampling, Observed, SamplePredictionConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -240,13 +240,13 @@ fn parts(layout: &YLayout) -> (bool, bool) {
 
 /// Prediction metrics (see the module docs) on `set`, written into `out` with `prefix`.
 pub fn predict_metrics<M: JointEnergy>(
-    t: &Trainer<M>,
+    t: &JointModel<M>,
     set: &EvalSet,
     p: &Protocol,
     prefix: &str,
     out: &mut BTreeMap<String, f64>,
 ) -> Result<()> {
-    let model = t.ema_model();
+    let model = t.energy();
     let layout = model.y_layout().clone();
     let (has_f, has_m) = parts(&layout);
     let n = p.predict_examples.min(set.len());
@@ -387,7 +387,7 @@ pub fn factor_accuracy_given_rest<M: JointEnergy>(
 /// Generation metrics (see the module docs) conditioned on `set`'s labels, with `prefix`;
 /// `zero_shot`: only the all-factor conditioning (the held-out combinations).
 pub fn generation_metrics<M: JointEnergy>(
-    t: &Trainer<M>,
+    t: &JointModel<M>,
     judges: &SpriteJudges,
     set: &EvalSet,
     p: &Protocol,
@@ -395,7 +395,7 @@ pub fn generation_metrics<M: JointEnergy>(
     zero_shot: bool,
     out: &mut BTreeMap<String, f64>,
 ) -> Result<()> {
-    let layout = t.ema_model().y_layout().clone();
+    let layout = t.layout().clone();
     let (has_f, has_m) = parts(&layout);
     let n = p.gen_per_condition.min(set.len());
     if n < 1 {
@@ -410,7 +410,7 @@ pub fn generation_metrics<M: JointEnergy>(
             GenerationStart::Posterior => "_posterior",
         };
         let gen = |fixed: &[(usize, &[i64])]| -> Result<Readings> {
-            let (x, _) = t.generate_from(n, fixed, None, start, p.gen_sweeps)?;
+            let (x, _) = t.generate(n, fixed, None, start, p.gen_sweeps)?;
             judges.read(&from_logit(&x))
         };
         let key = |name: &str| format!("{prefix}{name}{suffix}");

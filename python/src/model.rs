@@ -124,7 +124,7 @@ impl Model {
     fn __repr__(&self) -> String {
         format!(
             "Model(checkpoint={:?}, iteration={}, layout=YLayout(groups={:?}, bits={}))",
-            self.inner.checkpoint(),
+            self.inner.checkpoint().unwrap_or(std::path::Path::new("")),
             self.inner.iteration(),
             self.inner.layout().groups(),
             self.inner.layout().bits()

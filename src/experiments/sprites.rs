@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use ebm_core::seed_everything;
 use ebm_data::sprites::{Holdout, SpriteLabels, SpriteScenes, SpritesConfig, StructuredSprites};
 use ebm_data::DataSource;
-use jem_train::{presets, FactorHead, GenerationStart, MaskCnnEnergy, Trainer};
+use jem_train::{presets, FactorHead, GenerationStart, JointModel, MaskCnnEnergy, Trainer};
 use std::collections::BTreeMap;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -83,7 +83,7 @@ fn mask_panels(m: &Tensor) -> Result<Vec<image::RgbImage>> {
 
 /// Figures from noise with the run's sweeps (see the module docs).
 fn figures<M: ebm_core::JointEnergy>(
-    t: &Trainer<M>,
+    t: &JointModel<M>,
     test: &EvalSet,
     zero: Option<&EvalSet>,
     labels: SpriteLabels,
@@ -95,7 +95,7 @@ fn figures<M: ebm_core::JointEnergy>(
         8
     };
     let gen = |fixed: &[(usize, &[i64])], n: i64| {
-        t.generate_from(
+        t.generate(
             n,
             fixed,
             None,
@@ -292,7 +292,9 @@ pub fn run(args: Args) -> Result<()> {
     let judge = Box::new(
         move |t: &Trainer<MaskCnnEnergy>| -> ebm_core::Result<BTreeMap<String, f64>> {
             let mut out = real.clone();
-            if t.iteration() < t.config().iterations {
+            let finished = t.iteration() == t.config().iterations;
+            let t = t.joint_model();
+            if !finished {
                 predict_metrics(t, &val, &during, "val_", &mut out)?;
                 generation_metrics(t, &judges, &val, &during, "val_", false, &mut out)?;
             } else {
@@ -326,7 +328,13 @@ pub fn run(args: Args) -> Result<()> {
         extra,
         Some(judge),
     )?;
-    let figs = figures(&trainer, &test, zero.as_ref(), args.labels, &c.out_dir)?;
+    let figs = figures(
+        trainer.joint_model(),
+        &test,
+        zero.as_ref(),
+        args.labels,
+        &c.out_dir,
+    )?;
     crate::cli::run::finish(
         "sprites",
         args.labels == SpriteLabels::All

@@ -5,6 +5,7 @@ use crate::buffer::ReplayBuffer;
 use crate::checkpoint;
 use crate::config::{GenerationStart, TrainConfig};
 use crate::kernels::{AnyContinuous, AnyDiscrete};
+use crate::metrics::{accuracy_per_variable, mean_ece, EvalMetrics};
 use crate::trainer::{load_params, read_chains, read_state};
 use ebm_core::{Error, JointEnergy, Result, XInit, YInit, YLayout};
 use mwg::{
@@ -25,16 +26,23 @@ const POSTERIOR_POOL: i64 = 2_048;
 /// Loaded with [`JointModel::load`] from what a [`Trainer`](crate::Trainer) wrote; the
 /// network is rebuilt by the same `build` function the run used (for the presets:
 /// `presets::<experiment>::energy` or the energy its run's `config.json` names).
+///
+/// A [`Trainer`](crate::Trainer) owns one as its EMA model: its evaluation, generation and
+/// judges go through it, and [`Trainer::joint_model`](crate::Trainer::joint_model) lends it.
 pub struct JointModel<M: JointEnergy> {
-    // Keeps the parameters alive; `energy` holds references into it.
-    _vs: VarStore,
-    energy: M,
-    config: TrainConfig,
-    x_init: XInit,
-    y_init: YInit,
-    buffer: ReplayBuffer,
-    iteration: usize,
-    checkpoint: PathBuf,
+    /// The EMA parameters (frozen); `energy` holds references into it.
+    pub(crate) vs: VarStore,
+    pub(crate) energy: M,
+    /// The run's configuration; for a trainer's model, the one in force (the trainer keeps no
+    /// other copy).
+    pub(crate) config: TrainConfig,
+    pub(crate) x_init: XInit,
+    pub(crate) y_init: YInit,
+    pub(crate) buffer: ReplayBuffer,
+    /// Iterations of training behind these parameters.
+    pub(crate) iteration: usize,
+    /// The checkpoint it was loaded from (`None` for a trainer's live EMA model).
+    pub(crate) checkpoint: Option<PathBuf>,
 }
 
 impl JointModel<Box<dyn JointEnergy>> {
@@ -74,14 +82,14 @@ impl<M: JointEnergy> JointModel<M> {
         vs.freeze();
         let (x_init, buffer) = read_chains(&ckpt, device, energy.y_layout(), &state.y_init)?;
         Ok(Self {
-            _vs: vs,
+            vs,
             energy,
             config: state.config,
             x_init,
             y_init: state.y_init,
             buffer,
             iteration: state.iteration,
-            checkpoint: ckpt,
+            checkpoint: Some(ckpt),
         })
     }
 
@@ -105,9 +113,29 @@ impl<M: JointEnergy> JointModel<M> {
         self.iteration
     }
 
-    /// The checkpoint folder that was loaded.
-    pub fn checkpoint(&self) -> &Path {
-        &self.checkpoint
+    /// The checkpoint folder it was loaded from; `None` for a trainer's EMA model.
+    pub fn checkpoint(&self) -> Option<&Path> {
+        self.checkpoint.as_deref()
+    }
+
+    /// The EMA parameters.
+    pub fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+
+    /// The replay buffer (the run's persistent chains; buffer-started generation draws here).
+    pub fn buffer(&self) -> &ReplayBuffer {
+        &self.buffer
+    }
+
+    /// The start distribution of `x` chains, `p₀(x)`.
+    pub fn x_init(&self) -> &XInit {
+        &self.x_init
+    }
+
+    /// The start distribution of label chains, `q₀(y)`.
+    pub fn y_init(&self) -> &YInit {
+        &self.y_init
     }
 
     /// The device the parameters are on.
@@ -168,6 +196,47 @@ impl<M: JointEnergy> JointModel<M> {
         predict_by_sampling(&self.energy, &kernel, &x, None, config)
     }
 
+    /// Evaluates the model on a labelled set `x` `[B, …]`, `y` `[B, D]` one-hot: energy-based
+    /// accuracy and ECE (20 bins) when asked and the label space can be enumerated within
+    /// `max_configurations` (an error otherwise), sample-based accuracy (`eval_chains` chains ×
+    /// `eval_steps` steps of the run's prediction kernel from `q₀(y)`, majority vote). Uses
+    /// torch's generator.
+    pub fn evaluate(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        energy_based: bool,
+        sample_based: bool,
+    ) -> Result<EvalMetrics> {
+        let layout = self.layout();
+        let (x, y) = (x.to_device(self.device()), y.to_device(self.device()));
+        layout.validate("JointModel::evaluate", "y", &y)?;
+        let truth = layout.decode(&y);
+        let mut m = EvalMetrics {
+            test_examples: x.size()[0],
+            ..Default::default()
+        };
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        if energy_based {
+            let p = self.predict_by_energy(&x)?;
+            let per = accuracy_per_variable(&p.values, &truth)?;
+            m.energy_accuracy = Some(mean(&per));
+            m.energy_accuracy_per_attribute = Some(per);
+            m.ece = Some(mean_ece(&p.marginals(layout), &truth, layout, 20)?);
+        }
+        if sample_based {
+            let cfg = SamplePredictionConfig {
+                chains_per_input: self.config.eval_chains,
+                steps: self.config.eval_steps,
+                y_init: self.y_init.clone(),
+            };
+            let per = accuracy_per_variable(&self.predict_by_sampling(&x, &cfg)?.values, &truth)?;
+            m.sample_accuracy = Some(mean(&per));
+            m.sample_accuracy_per_attribute = Some(per);
+        }
+        Ok(m)
+    }
+
     /// The run's joint sampler (its kernels on `y` and `x`).
     pub fn sampler(&self) -> Result<JointSampler<AnyDiscrete, AnyContinuous>> {
         Ok(JointSampler::new(
@@ -189,113 +258,87 @@ impl<M: JointEnergy> JointModel<M> {
         start: GenerationStart,
         sweeps: usize,
     ) -> Result<(Tensor, Tensor)> {
-        let starts = Starts {
-            model: &self.energy,
-            x_init: &self.x_init,
-            y_init: &self.y_init,
-            buffer: &self.buffer,
+        let clamps = Clamps {
+            labels: fixed,
+            x: x_fixed,
         };
-        generate(&starts, &self.sampler()?, start, sweeps, n, fixed, x_fixed)
+        let (x0, y0) = self.start_states(start, n, &clamps)?;
+        mwg::generate(&self.sampler()?, &self.energy, &x0, &y0, &clamps, sweeps)
     }
 }
 
-/// What the start of test-time chains may draw from.
-pub(crate) struct Starts<'a, M: JointEnergy> {
-    /// The model whose posterior weights [`GenerationStart::Posterior`] uses.
-    pub(crate) model: &'a M,
-    pub(crate) x_init: &'a XInit,
-    pub(crate) y_init: &'a YInit,
-    pub(crate) buffer: &'a ReplayBuffer,
-}
-
-/// `n` joint samples of `s.model` after `sweeps` sweeps of `sampler`, started as `start` says
-/// (see [`start_states`]), with the label variables of `fixed` and the elements of `x` of
-/// `x_fixed = (values, mask)` clamped. Returns `(x [n, …], label values [n, V] int64)`.
-pub(crate) fn generate<M: JointEnergy>(
-    s: &Starts<'_, M>,
-    sampler: &JointSampler<AnyDiscrete, AnyContinuous>,
-    start: GenerationStart,
-    sweeps: usize,
-    n: i64,
-    fixed: &[(usize, &[i64])],
-    x_fixed: Option<(&Tensor, &Tensor)>,
-) -> Result<(Tensor, Tensor)> {
-    let clamps = Clamps {
-        labels: fixed,
-        x: x_fixed,
-    };
-    let (x0, y0) = start_states(s, start, n, &clamps)?;
-    mwg::generate(sampler, s.model, &x0, &y0, &clamps, sweeps)
-}
-
-/// Start states `(x0, y0)` of `n` test-time chains for the clamps `clamps`: noise (`p₀(x)`,
-/// `q₀(y)`), replay states whose labels already equal the clamped values (any state when
-/// none does), or replay states drawn with probability ∝ `p(clamped labels | x)` from a random
-/// pool of 2 048 (needs an enumerable label space).
-fn start_states<M: JointEnergy>(
-    s: &Starts<'_, M>,
-    start: GenerationStart,
-    n: i64,
-    clamps: &Clamps<'_>,
-) -> Result<(Tensor, Tensor)> {
-    if n < 1 {
-        return Err(Error::config("n", n, "must be ≥ 1"));
-    }
-    let layout = s.model.y_layout();
-    let device = s.buffer.x.device();
-    let targets = clamps.label_targets(layout, n, device)?;
-    Ok(match start {
-        GenerationStart::Noise => {
-            let x0 = s.x_init.sample(n);
-            let y0 = s.y_init.sample(layout, n, device, x0.kind())?;
-            (x0, y0)
+impl<M: JointEnergy> JointModel<M> {
+    /// Start states `(x0, y0)` of `n` test-time chains for the clamps `clamps`: noise (`p₀(x)`,
+    /// `q₀(y)`), replay states whose labels already equal the clamped values (any state when
+    /// none does), or replay states drawn with probability ∝ `p(clamped labels | x)` from a random
+    /// pool of 2 048 (needs an enumerable label space).
+    fn start_states(
+        &self,
+        start: GenerationStart,
+        n: i64,
+        clamps: &Clamps<'_>,
+    ) -> Result<(Tensor, Tensor)> {
+        let s = self;
+        if n < 1 {
+            return Err(Error::config("n", n, "must be ≥ 1"));
         }
-        GenerationStart::Buffer => {
-            let vals = layout.decode(&s.buffer.y); // [N, V]
-            let mut ok = Tensor::ones([n, s.buffer.len()], (Kind::Bool, device));
-            for (var, t) in &targets {
-                let m = vals
-                    .select(1, *var as i64)
-                    .unsqueeze(0)
-                    .eq_tensor(&t.unsqueeze(1));
-                ok = ok.logical_and(&m);
+        let layout = s.layout();
+        let device = s.buffer.x.device();
+        let targets = clamps.label_targets(layout, n, device)?;
+        Ok(match start {
+            GenerationStart::Noise => {
+                let x0 = s.x_init.sample(n);
+                let y0 = s.y_init.sample(layout, n, device, x0.kind())?;
+                (x0, y0)
             }
-            let none = ok.any_dim(1, true).logical_not();
-            let idx = ok
-                .logical_or(&none)
-                .to_kind(Kind::Float)
-                .multinomial(1, true)
-                .squeeze_dim(1);
-            (
-                s.buffer.x.index_select(0, &idx),
-                s.buffer.y.index_select(0, &idx),
-            )
-        }
-        GenerationStart::Posterior => {
-            // Sampling–importance–resampling: a pool of replay states (≈ samples of the
-            // model's p(x)), each chain picks one with probability ∝ p(clamped labels | x)
-            // under the model (exact, by enumeration): ≈ p(x | clamped labels).
-            let pool_n = s.buffer.len().min(POSTERIOR_POOL);
-            let pool = Tensor::randperm(s.buffer.len(), (Kind::Int64, device)).narrow(0, 0, pool_n);
-            let pool_x = s.buffer.x.index_select(0, &pool);
-            let pool_y = s.buffer.y.index_select(0, &pool);
-            let mut log_w = Tensor::zeros([n, pool_n], (Kind::Float, device));
-            if !targets.is_empty() {
-                let pred = tch::no_grad(|| {
-                    predict_by_energy(s.model, &pool_x, None, &EnumerationConfig::default())
-                })?;
-                let marginals = pred.marginals(layout);
+            GenerationStart::Buffer => {
+                let vals = layout.decode(&s.buffer.y); // [N, V]
+                let mut ok = Tensor::ones([n, s.buffer.len()], (Kind::Bool, device));
                 for (var, t) in &targets {
-                    // [pool, K_v] → [n, pool]: p(v = t_i | x_j).
-                    let p = marginals[*var].to_kind(Kind::Float).index_select(1, t).tr();
-                    log_w += p.clamp_min(1e-30).log();
+                    let m = vals
+                        .select(1, *var as i64)
+                        .unsqueeze(0)
+                        .eq_tensor(&t.unsqueeze(1));
+                    ok = ok.logical_and(&m);
                 }
+                let none = ok.any_dim(1, true).logical_not();
+                let idx = ok
+                    .logical_or(&none)
+                    .to_kind(Kind::Float)
+                    .multinomial(1, true)
+                    .squeeze_dim(1);
+                (
+                    s.buffer.x.index_select(0, &idx),
+                    s.buffer.y.index_select(0, &idx),
+                )
             }
-            let idx = log_w
-                .softmax(1, Kind::Float)
-                .multinomial(1, true)
-                .squeeze_dim(1);
-            (pool_x.index_select(0, &idx), pool_y.index_select(0, &idx))
-        }
-    })
+            GenerationStart::Posterior => {
+                // Sampling–importance–resampling: a pool of replay states (≈ samples of the
+                // model's p(x)), each chain picks one with probability ∝ p(clamped labels | x)
+                // under the model (exact, by enumeration): ≈ p(x | clamped labels).
+                let pool_n = s.buffer.len().min(POSTERIOR_POOL);
+                let pool =
+                    Tensor::randperm(s.buffer.len(), (Kind::Int64, device)).narrow(0, 0, pool_n);
+                let pool_x = s.buffer.x.index_select(0, &pool);
+                let pool_y = s.buffer.y.index_select(0, &pool);
+                let mut log_w = Tensor::zeros([n, pool_n], (Kind::Float, device));
+                if !targets.is_empty() {
+                    let pred = tch::no_grad(|| {
+                        predict_by_energy(&s.energy, &pool_x, None, &EnumerationConfig::default())
+                    })?;
+                    let marginals = pred.marginals(layout);
+                    for (var, t) in &targets {
+                        // [pool, K_v] → [n, pool]: p(v = t_i | x_j).
+                        let p = marginals[*var].to_kind(Kind::Float).index_select(1, t).tr();
+                        log_w += p.clamp_min(1e-30).log();
+                    }
+                }
+                let idx = log_w
+                    .softmax(1, Kind::Float)
+                    .multinomial(1, true)
+                    .squeeze_dim(1);
+                (pool_x.index_select(0, &idx), pool_y.index_select(0, &idx))
+            }
+        })
+    }
 }

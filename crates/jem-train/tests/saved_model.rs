@@ -104,6 +104,14 @@ fn a_saved_run_loads_predicts_and_generates_without_its_trainer() {
     let f = model.log_density(&xt, &yt).unwrap();
     let want = tch::no_grad(|| trainer.ema_model().log_density(&xt, &yt));
     assert!(f.equal(&want), "{f} vs {want}");
+    // The trainer's own JointModel is the same model: same f, iteration and buffer, and no
+    // checkpoint of its own (the loaded one names the checkpoint it came from).
+    let own = trainer.joint_model();
+    assert!(own.log_density(&xt, &yt).unwrap().equal(&f));
+    assert_eq!(own.iteration(), trainer.iteration());
+    assert!(own.buffer().x.equal(&model.buffer().x));
+    assert!(own.checkpoint().is_none());
+    assert!(model.checkpoint().unwrap().starts_with(dir.path()));
 
     // Energy-based prediction: a valid labelling and a normalised posterior over the 6
     // configurations; sample-based prediction from the run's kernel.

@@ -85,7 +85,7 @@ impl<M: JointEnergy> Trainer<M> {
         }
         for (_, t) in sorted_variables(&self.vs)
             .into_iter()
-            .chain(sorted_variables(&self.ema_vs))
+            .chain(sorted_variables(&self.ema.vs))
             .chain(self.adam.state_tensors())
         {
             let host = t.f_to_kind(Kind::Float)?.f_contiguous()?;
@@ -109,7 +109,8 @@ impl<M: JointEnergy> Trainer<M> {
     /// The seed of this rank's random choices: the run's seed on rank 0 (so a single process
     /// is unchanged), a SplitMix-style offset of it on the others.
     pub(super) fn rank_seed(&self) -> u64 {
-        (self.config.seed).wrapping_add((self.rank() as u64).wrapping_mul(0xA24B_AED4_963E_E407))
+        (self.ema.config.seed)
+            .wrapping_add((self.rank() as u64).wrapping_mul(0xA24B_AED4_963E_E407))
     }
 
     /// Averages `values` (a `[k]` tensor) over the ranks, in place; identity without a group.

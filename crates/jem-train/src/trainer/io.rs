@@ -76,17 +76,20 @@ impl<M: JointEnergy> Trainer<M> {
         let (x_init, buffer) = read_chains(ckpt, device, &layout, &state.y_init)?;
         let all_y = enumerated_labels(&config, &layout, device)?;
         Ok(Self {
-            config,
             device,
             vs,
-            ema_vs,
             model,
-            ema_model,
+            ema: crate::JointModel {
+                vs: ema_vs,
+                energy: ema_model,
+                config,
+                x_init,
+                y_init: state.y_init,
+                buffer,
+                iteration: state.iteration,
+                checkpoint: None,
+            },
             adam,
-            buffer,
-            x_init,
-            y_init: state.y_init,
-            iteration: state.iteration,
             layout,
             all_y,
             recoveries: state.recoveries,
@@ -101,35 +104,38 @@ impl<M: JointEnergy> Trainer<M> {
         for (name, t) in self.vs.variables() {
             if !bool::try_from(t.isfinite().all())? {
                 return Err(Error::Diverged {
-                    iteration: self.iteration,
+                    iteration: self.ema.iteration,
                     what: format!("parameter {name} is not finite"),
                 });
             }
         }
         let state = RunState {
-            iteration: self.iteration,
+            iteration: self.ema.iteration,
             adam_steps: self.adam.steps(),
-            config: self.config.clone(),
-            y_init: self.y_init.clone(),
+            config: self.ema.config.clone(),
+            y_init: self.ema.y_init.clone(),
             recoveries: self.recoveries.clone(),
             architecture: self.architecture.clone(),
         };
         let healthy = self.gap_healthy();
-        checkpoint::write_atomically(dir, self.iteration, |tmp| {
+        checkpoint::write_atomically(dir, self.ema.iteration, |tmp| {
             let file_err = |p: PathBuf, e: tch::TchError| Error::file(p, e.to_string());
             let p = tmp.join("model.safetensors");
             self.vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
             let p = tmp.join("ema.safetensors");
-            self.ema_vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
+            self.ema.vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
             let p = tmp.join("optimizer.safetensors");
             Tensor::write_safetensors(&self.adam.state_tensors(), &p)
                 .map_err(|e| file_err(p.clone(), e))?;
             let p = tmp.join("buffer.safetensors");
-            Tensor::write_safetensors(&[("x", &self.buffer.x), ("y", &self.buffer.y)], &p)
+            Tensor::write_safetensors(&[("x", &self.ema.buffer.x), ("y", &self.ema.buffer.y)], &p)
                 .map_err(|e| file_err(p.clone(), e))?;
             let p = tmp.join("init.safetensors");
             Tensor::write_safetensors(
-                &[("low", &self.x_init.low), ("high", &self.x_init.high)],
+                &[
+                    ("low", &self.ema.x_init.low),
+                    ("high", &self.ema.x_init.high),
+                ],
                 &p,
             )
             .map_err(|e| file_err(p.clone(), e))?;

@@ -20,6 +20,7 @@ use crate::buffer::ReplayBuffer;
 use crate::config::{NegativeLabels, TrainConfig, YInitMode};
 use crate::kernels::{AnyContinuous, AnyDiscrete};
 use crate::optim::Adam;
+use crate::JointModel;
 use ebm_core::{Batch, Collective, Error, JointEnergy, Result, XInit, YInit, YLayout};
 use mwg::JointSampler;
 use serde::{Deserialize, Serialize};
@@ -64,18 +65,14 @@ pub type Judge<M> = Box<dyn FnMut(&Trainer<M>) -> Result<BTreeMap<String, f64>>>
 ///
 /// Every iteration re-seeds torch's generator from `(seed, iteration)`, so a run resumed from a
 /// checkpoint reproduces the uninterrupted run on the CPU.
-pub struct Trainer<M> {
-    config: TrainConfig,
+pub struct Trainer<M: JointEnergy> {
     device: Device,
     vs: VarStore,
-    ema_vs: VarStore,
     model: M,
-    ema_model: M,
+    /// The EMA model with the run's configuration, start distributions, replay buffer and
+    /// iteration count: the one copy of each (evaluation and generation go through it).
+    ema: JointModel<M>,
     adam: Adam,
-    buffer: ReplayBuffer,
-    x_init: XInit,
-    y_init: YInit,
-    iteration: usize,
     layout: YLayout,
     /// Every label configuration `[C, D]` when `negative_labels` is `Expected`.
     all_y: Option<Tensor>,
@@ -89,7 +86,7 @@ pub struct Trainer<M> {
 
 /// The parts of a [`Trainer`] that belong to this process, not to the run: rebuilt empty by
 /// every constructor, never written to a checkpoint.
-struct Session<M> {
+struct Session<M: JointEnergy> {
     judge: Option<Judge<M>>,
     /// Start of the current training call (for the reports' elapsed seconds).
     clock: Instant,
@@ -107,7 +104,7 @@ struct Session<M> {
     all_reduce_seconds: f64,
 }
 
-impl<M> Session<M> {
+impl<M: JointEnergy> Session<M> {
     fn new() -> Self {
         Self {
             judge: None,
@@ -186,17 +183,20 @@ impl<M: JointEnergy> Trainer<M> {
         let adam = optimizer(&vs, &config)?;
         let all_y = enumerated_labels(&config, &layout, device)?;
         Ok(Self {
-            config,
             device,
             vs,
-            ema_vs,
             model,
-            ema_model,
+            ema: JointModel {
+                vs: ema_vs,
+                energy: ema_model,
+                config,
+                x_init,
+                y_init,
+                buffer,
+                iteration: 0,
+                checkpoint: None,
+            },
             adam,
-            buffer,
-            x_init,
-            y_init,
-            iteration: 0,
             layout,
             all_y,
             recoveries: Vec::new(),
@@ -212,11 +212,11 @@ impl<M: JointEnergy> Trainer<M> {
 
     /// The configuration in force.
     pub fn config(&self) -> &TrainConfig {
-        &self.config
+        &self.ema.config
     }
     /// Iterations completed.
     pub fn iteration(&self) -> usize {
-        self.iteration
+        self.ema.iteration
     }
     /// The live model.
     pub fn model(&self) -> &M {
@@ -224,7 +224,12 @@ impl<M: JointEnergy> Trainer<M> {
     }
     /// The EMA model (evaluation, test-time sampling).
     pub fn ema_model(&self) -> &M {
-        &self.ema_model
+        &self.ema.energy
+    }
+    /// The EMA model as a [`JointModel`] (prediction, scoring, generation), as
+    /// [`JointModel::load`] would load it from this run's next checkpoint.
+    pub fn joint_model(&self) -> &JointModel<M> {
+        &self.ema
     }
     /// The live parameters.
     pub fn var_store(&self) -> &VarStore {
@@ -232,15 +237,15 @@ impl<M: JointEnergy> Trainer<M> {
     }
     /// The EMA parameters.
     pub fn ema_var_store(&self) -> &VarStore {
-        &self.ema_vs
+        &self.ema.vs
     }
     /// The replay buffer.
     pub fn buffer(&self) -> &ReplayBuffer {
-        &self.buffer
+        &self.ema.buffer
     }
     /// The initial label distribution.
     pub fn y_init(&self) -> &YInit {
-        &self.y_init
+        &self.ema.y_init
     }
 
     /// Names the built-in network this run trains; written into every checkpoint from now on,
@@ -257,7 +262,7 @@ impl<M: JointEnergy> Trainer<M> {
     }
     /// The initial `x` distribution.
     pub fn x_init(&self) -> &XInit {
-        &self.x_init
+        &self.ema.x_init
     }
     /// The training device.
     pub fn device(&self) -> Device {
@@ -278,7 +283,7 @@ impl<M: JointEnergy> Trainer<M> {
         let Some(mut judge) = self.session.judge.take() else {
             return Ok(BTreeMap::new());
         };
-        tch::manual_seed(iteration_seed(self.config.seed, self.iteration, 4));
+        tch::manual_seed(iteration_seed(self.ema.config.seed, self.ema.iteration, 4));
         let out = judge(self);
         self.session.judge = Some(judge);
         out
@@ -287,8 +292,8 @@ impl<M: JointEnergy> Trainer<M> {
     /// The joint sampler of the run: the kernels `config.y_sampler` and `config.x_sampler` name.
     pub fn sampler(&self) -> Result<JointSampler<AnyDiscrete, AnyContinuous>> {
         Ok(JointSampler::new(
-            AnyDiscrete::from_config(&self.config)?,
-            AnyContinuous::from_config(&self.config)?,
+            AnyDiscrete::from_config(&self.ema.config)?,
+            AnyContinuous::from_config(&self.ema.config)?,
         ))
     }
 }

@@ -76,19 +76,19 @@ impl<M: JointEnergy> Trainer<M> {
     /// `snapshot_every` iterations) and the interval since the previous one was healthy
     /// (every gap within half the gap limit, none beyond it now), or when there is none yet.
     pub(super) fn maybe_snapshot(&mut self) -> Result<()> {
-        let policy = &self.config.recovery;
+        let policy = &self.ema.config.recovery;
         if !policy.enabled {
             return Ok(());
         }
         let start = self.session.gap_window.0;
         let first = self.session.snapshot.is_none();
-        if !first && self.iteration < start + policy.snapshot_every {
+        if !first && self.ema.iteration < start + policy.snapshot_every {
             return Ok(());
         }
         if self.gap_healthy() || first {
             self.take_snapshot()?;
         }
-        self.session.gap_window = (self.iteration, 0.0);
+        self.session.gap_window = (self.ema.iteration, 0.0);
         Ok(())
     }
 
@@ -97,9 +97,10 @@ impl<M: JointEnergy> Trainer<M> {
     pub(super) fn gap_healthy(&self) -> bool {
         self.session.gap_streak == 0
             && self
+                .ema
                 .config
                 .recovery
-                .gap_limit(self.config.l2_energy)
+                .gap_limit(self.ema.config.l2_energy)
                 .is_none_or(|limit| self.session.gap_window.1 <= 0.5 * limit)
     }
 
@@ -107,8 +108,8 @@ impl<M: JointEnergy> Trainer<M> {
     /// the cause when `|gap|` has been beyond the gap limit for `energy_gap_patience`
     /// iterations in a row.
     pub(super) fn gap_check(&mut self, f_pos: f64, f_neg: f64) -> Option<String> {
-        let policy = &self.config.recovery;
-        let limit = policy.gap_limit(self.config.l2_energy)?;
+        let policy = &self.ema.config.recovery;
+        let limit = policy.gap_limit(self.ema.config.l2_energy)?;
         let gap = f_pos - f_neg;
         let s = &mut self.session;
         s.gap_window.1 = s.gap_window.1.max(gap.abs());
@@ -120,7 +121,7 @@ impl<M: JointEnergy> Trainer<M> {
         if s.gap_streak < policy.energy_gap_patience {
             return None;
         }
-        let c = self.config.l2_energy;
+        let c = self.ema.config.l2_energy;
         let bound = if c > 0.0 {
             format!(
                 " ({:.0} % of its bound 1/l2_energy = {:.3}: the negative chains have left the data)",
@@ -139,9 +140,9 @@ impl<M: JointEnergy> Trainer<M> {
     /// Copies the training state (parameters, EMA, optimiser, buffer) for a later rollback.
     pub(super) fn take_snapshot(&mut self) -> Result<()> {
         self.session.snapshot = Some(Snapshot {
-            iteration: self.iteration,
+            iteration: self.ema.iteration,
             live: deep_copy(self.vs.variables()),
-            ema: deep_copy(self.ema_vs.variables()),
+            ema: deep_copy(self.ema.vs.variables()),
             adam: self
                 .adam
                 .state_tensors()
@@ -149,8 +150,8 @@ impl<M: JointEnergy> Trainer<M> {
                 .map(|(n, t)| (n, t.copy()))
                 .collect(),
             adam_steps: self.adam.steps(),
-            buffer_x: self.buffer.x.copy(),
-            buffer_y: self.buffer.y.copy(),
+            buffer_x: self.ema.buffer.x.copy(),
+            buffer_y: self.ema.buffer.y.copy(),
         });
         Ok(())
     }
@@ -164,7 +165,7 @@ impl<M: JointEnergy> Trainer<M> {
         cause: String,
         observer: &mut dyn Observer,
     ) -> Result<()> {
-        let policy = self.config.recovery.clone();
+        let policy = self.ema.config.recovery.clone();
         let history = |events: &[RecoveryEvent]| -> String {
             events
                 .iter()
@@ -189,18 +190,18 @@ impl<M: JointEnergy> Trainer<M> {
             });
         };
         restore_into(self.vs.variables(), &snap.live)?;
-        restore_into(self.ema_vs.variables(), &snap.ema)?;
+        restore_into(self.ema.vs.variables(), &snap.ema)?;
         self.adam.load_state(&snap.adam, snap.adam_steps)?;
         tch::no_grad(|| -> Result<()> {
-            self.buffer.x.f_copy_(&snap.buffer_x)?;
-            self.buffer.y.f_copy_(&snap.buffer_y)?;
+            self.ema.buffer.x.f_copy_(&snap.buffer_x)?;
+            self.ema.buffer.y.f_copy_(&snap.buffer_y)?;
             Ok(())
         })?;
         let rolled_back_to = snap.iteration;
-        self.iteration = rolled_back_to;
-        let old: TrainConfig = self.config.clone();
+        self.ema.iteration = rolled_back_to;
+        let old: TrainConfig = self.ema.config.clone();
         let attempt = self.recoveries.len() + 1;
-        let c = &mut self.config;
+        let c = &mut self.ema.config;
         c.lr *= policy.lr_factor;
         c.sweeps += policy.add_sweeps;
         c.langevin.step_size *= policy.langevin_step_factor;
@@ -224,10 +225,10 @@ impl<M: JointEnergy> Trainer<M> {
         }
         if policy.reinit_buffer > 0.0 {
             tch::manual_seed(c.seed as i64);
-            self.buffer.reinit_fraction(
+            self.ema.buffer.reinit_fraction(
                 policy.reinit_buffer,
-                &self.x_init,
-                &self.y_init,
+                &self.ema.x_init,
+                &self.ema.y_init,
                 &self.layout,
             )?;
             remedy.push(format!(

@@ -129,7 +129,7 @@ impl<M: JointEnergy> Trainer<M> {
                 ),
             ));
         }
-        let x_shape = self.buffer.x.size().get(1..).map(<[i64]>::to_vec);
+        let x_shape = self.ema.buffer.x.size().get(1..).map(<[i64]>::to_vec);
         if x_shape.as_deref() != Some(&data.x_shape()[..]) {
             return Err(Error::config(
                 "data",
@@ -143,7 +143,7 @@ impl<M: JointEnergy> Trainer<M> {
         let first = |b: Option<&Batch>| {
             b.map(|t| {
                 let n = t.x.size().first().copied().unwrap_or(0);
-                let keep = match self.config.eval_examples {
+                let keep = match self.ema.config.eval_examples {
                     0 => n,
                     k => k.min(n),
                 };
@@ -170,7 +170,7 @@ impl<M: JointEnergy> Trainer<M> {
         self.session.all_reduce_seconds = 0.0;
         let mut side_seconds = 0.0;
         let mut last = None;
-        while self.iteration < self.config.iterations {
+        while self.ema.iteration < self.ema.config.iterations {
             let stop_here = options.stop.is_some_and(|f| f.load(Ordering::SeqCst));
             if self.on_any_rank(stop_here)? {
                 let checkpoint = match options.checkpoint_dir {
@@ -182,14 +182,18 @@ impl<M: JointEnergy> Trainer<M> {
                     None => None,
                 };
                 return Err(Error::Interrupted {
-                    iteration: self.iteration,
+                    iteration: self.ema.iteration,
                     checkpoint,
                 });
             }
-            let policy = self.config.recovery.clone();
+            let policy = self.ema.config.recovery.clone();
             self.maybe_snapshot()?;
-            tch::manual_seed(iteration_seed(self.rank_seed(), self.iteration, 3));
-            let rows = self.config.batch_size.max(self.config.cond_batch_size);
+            tch::manual_seed(iteration_seed(self.rank_seed(), self.ema.iteration, 3));
+            let rows = self
+                .ema
+                .config
+                .batch_size
+                .max(self.ema.config.cond_batch_size);
             let b = data.next_batch(rows, self.device)?;
             let step = self.step(&b);
             let mut report = match step {
@@ -213,12 +217,12 @@ impl<M: JointEnergy> Trainer<M> {
             report.seconds -= side_seconds;
             observer.on_iteration(&report);
             last = Some(report);
-            let done = self.iteration;
-            let finished = done == self.config.iterations;
+            let done = self.ema.iteration;
+            let finished = done == self.ema.config.iterations;
             let side = Instant::now();
             if !finished
-                && self.config.eval_every > 0
-                && done % self.config.eval_every == 0
+                && self.ema.config.eval_every > 0
+                && done % self.ema.config.eval_every == 0
                 && self.rank() == 0
             {
                 let m = evaluate(self, true)?;
@@ -226,8 +230,8 @@ impl<M: JointEnergy> Trainer<M> {
             }
             if let Some(dir) = options.checkpoint_dir {
                 if !finished
-                    && self.config.checkpoint_every > 0
-                    && done % self.config.checkpoint_every == 0
+                    && self.ema.config.checkpoint_every > 0
+                    && done % self.ema.config.checkpoint_every == 0
                 {
                     let p = self.save_checkpoint(dir)?;
                     observer.on_checkpoint(&p);
@@ -243,7 +247,7 @@ impl<M: JointEnergy> Trainer<M> {
         // Data-parallel: only rank 0 evaluates (the parameters are the same on every rank).
         let m = if self.rank() == 0 {
             let m = evaluate(self, false)?;
-            observer.on_evaluation(self.iteration, &m);
+            observer.on_evaluation(self.ema.iteration, &m);
             m
         } else {
             EvalMetrics::default()
@@ -251,7 +255,7 @@ impl<M: JointEnergy> Trainer<M> {
         Ok((
             m,
             TrainSummary {
-                iterations: self.iteration,
+                iterations: self.ema.iteration,
                 train_seconds,
                 last,
                 recoveries: self.recoveries.clone(),

@@ -17,9 +17,9 @@ impl<M: JointEnergy> Trainer<M> {
     /// report. A malformed batch is an error, not a panic.
     pub fn step(&mut self, batch: &Batch) -> Result<IterationReport> {
         self.check_batch(batch)?;
-        let it = self.iteration;
+        let it = self.ema.iteration;
         tch::manual_seed(iteration_seed(self.rank_seed(), it, 0));
-        let cfg = self.config.clone();
+        let cfg = self.ema.config.clone();
         let lr = scheduled_lr(
             cfg.lr,
             cfg.warmup_iters,
@@ -47,22 +47,26 @@ impl<M: JointEnergy> Trainer<M> {
             if let Some(obs) = &observed {
                 let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
                 let free_cols = cols.expand_var_mask(&obs.logical_not());
-                let noise =
-                    self.y_init
-                        .sample(&self.layout, y_pos.size()[0], self.device, y_pos.kind())?;
+                let noise = self.ema.y_init.sample(
+                    &self.layout,
+                    y_pos.size()[0],
+                    self.device,
+                    y_pos.kind(),
+                )?;
                 let y0 = noise.where_self(&free_cols, &y_pos);
                 let state = JointState::new_trusted(&self.model, &x_pos, &y0)?.with_fixed_y(obs)?;
-                let kernel = AnyDiscrete::from_config(&self.config)?;
-                y_pos = mwg::run_discrete(&kernel, &self.model, state, self.config.impute_steps)?
-                    .into_xy()
-                    .1;
+                let kernel = AnyDiscrete::from_config(&self.ema.config)?;
+                y_pos =
+                    mwg::run_discrete(&kernel, &self.model, state, self.ema.config.impute_steps)?
+                        .into_xy()
+                        .1;
             }
             // Negative phase.
-            let draw = self.buffer.draw(
+            let draw = self.ema.buffer.draw(
                 cfg.batch_size,
                 cfg.reinit_prob,
-                &self.x_init,
-                &self.y_init,
+                &self.ema.x_init,
+                &self.ema.y_init,
                 &self.layout,
             )?;
             let (mut x0, mut y0) = (draw.x, draw.y);
@@ -70,6 +74,7 @@ impl<M: JointEnergy> Trainer<M> {
                 // Restart some chains at this batch's data points, labels from q₀(y).
                 let m = Tensor::rand([b], (Kind::Float, self.device)).lt(cfg.data_reinit_prob);
                 let y_q0 = self
+                    .ema
                     .y_init
                     .sample(&self.layout, b, self.device, y0.kind())?;
                 let x_data = x_pos.narrow(0, 0, b).to_kind(x0.kind());
@@ -81,7 +86,9 @@ impl<M: JointEnergy> Trainer<M> {
             let state = self
                 .sampler()?
                 .run(&self.model, state, cfg.sweeps, &mut diag)?;
-            self.buffer.write_back(&draw.index, state.x(), state.y());
+            self.ema
+                .buffer
+                .write_back(&draw.index, state.x(), state.y());
             let (x, y) = state.into_xy();
             // The sampled conditional term: short-run chains on y given x⁺ from q₀(y) — over
             // all of y, or one chain per block (groups | bits⁺, bits | groups⁺).
@@ -101,9 +108,10 @@ impl<M: JointEnergy> Trainer<M> {
                 let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
                 let mut chains = Vec::with_capacity(fixed.len());
                 for f in fixed {
-                    let noise = self
-                        .y_init
-                        .sample(&self.layout, b, self.device, y_pos.kind())?;
+                    let noise =
+                        self.ema
+                            .y_init
+                            .sample(&self.layout, b, self.device, y_pos.kind())?;
                     let state = match &f {
                         None => JointState::new_trusted(&self.model, &x_pos, &noise)?,
                         Some(f) => {
@@ -154,9 +162,9 @@ impl<M: JointEnergy> Trainer<M> {
             }
         };
         let mut loss = -(f_pos.mean(Kind::Float) - neg_term);
-        if self.config.l2_energy > 0.0 {
+        if self.ema.config.l2_energy > 0.0 {
             let l2 = (&f_pos * &f_pos).mean(Kind::Float) + (&f_neg * &f_neg).mean(Kind::Float);
-            loss += l2 * self.config.l2_energy;
+            loss += l2 * self.ema.config.l2_energy;
         }
         let cond_ll = if let Some(chains) = &y_cond {
             // Σ_blocks (f(x⁺, y⁺) − f(x⁺, y^c)): an estimate of the conditional
@@ -167,17 +175,17 @@ impl<M: JointEnergy> Trainer<M> {
                 let f_cond = f_all.narrow(0, b_all + n_neg + k * b, b);
                 ll += (&f_pos - &f_cond).mean(Kind::Float);
             }
-            loss -= &ll * self.config.cond_weight;
+            loss -= &ll * self.ema.config.cond_weight;
             ll.detach()
-        } else if self.config.cond_weight > 0.0 {
+        } else if self.ema.config.cond_weight > 0.0 {
             let h_pos = h_all.narrow(0, 0, b_all);
-            let ll = if self.config.cond_from_gradient {
+            let ll = if self.ema.config.cond_from_gradient {
                 group_log_likelihood_from_gradient(&self.model, &h_pos, &y_pos, observed.as_ref())
             } else {
                 conditional_pseudo_log_likelihood(&self.model, &h_pos, &y_pos, observed.as_ref())
             }
             .mean(Kind::Float);
-            loss -= &ll * self.config.cond_weight;
+            loss -= &ll * self.ema.config.cond_weight;
             ll.detach()
         } else {
             Tensor::zeros([], (Kind::Float, self.device))
@@ -213,7 +221,7 @@ impl<M: JointEnergy> Trainer<M> {
                 });
             }
         }
-        let limit = self.config.max_abs_energy;
+        let limit = self.ema.config.max_abs_energy;
         for (what, v) in [("mean f(x+, y+)", f_pos_v), ("mean f(x-, y-)", f_neg_v)] {
             if limit > 0.0 && v.abs() > limit {
                 return Err(Error::Diverged {
@@ -224,16 +232,16 @@ impl<M: JointEnergy> Trainer<M> {
         }
         loss.backward();
         self.average_gradients()?;
-        let clip = (self.config.clip_grad > 0.0).then_some(self.config.clip_grad);
+        let clip = (self.ema.config.clip_grad > 0.0).then_some(self.ema.config.clip_grad);
         self.adam.step_clipped(lr, clip)?;
-        ema_update(&self.ema_vs, &self.vs, self.config.ema_decay)?;
-        self.iteration += 1;
+        ema_update(&self.ema.vs, &self.vs, self.ema.config.ema_decay)?;
+        self.ema.iteration += 1;
         Ok(IterationReport {
             iteration: it,
             loss: loss_v,
             f_pos: f_pos_v,
             f_neg: f_neg_v,
-            cond_ll: (self.config.cond_weight > 0.0).then_some(cond_v),
+            cond_ll: (self.ema.config.cond_weight > 0.0).then_some(cond_v),
             lr,
             accept_y: diag.summary().accept_rate_y,
             seconds: self.session.clock.elapsed().as_secs_f64(),
@@ -242,7 +250,7 @@ impl<M: JointEnergy> Trainer<M> {
 
     fn check_batch(&self, batch: &Batch) -> Result<()> {
         const OP: &str = "Trainer::step";
-        let want = self.buffer.x.size();
+        let want = self.ema.buffer.x.size();
         let xs = batch.x.size();
         if xs.len() != want.len() || xs.first().copied().unwrap_or(0) < 1 || xs[1..] != want[1..] {
             let mut shape = vec!["B".to_string()];
@@ -255,13 +263,13 @@ impl<M: JointEnergy> Trainer<M> {
             ));
         }
         let b = xs[0];
-        if batch.x.kind() != self.buffer.x.kind() {
+        if batch.x.kind() != self.ema.buffer.x.kind() {
             return Err(Error::config(
                 "x",
                 format!("{:?}", batch.x.kind()),
                 format!(
                     "training data must be {:?} like the model",
-                    self.buffer.x.kind()
+                    self.ema.buffer.x.kind()
                 ),
             ));
         }
