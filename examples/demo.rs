@@ -3,7 +3,8 @@
 //! generation, each compared with the exact value.
 //!
 //! `cargo run --release --example demo -- [--device auto|cpu|cuda] [--chains N] [--sweeps N] [--seed N]`
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
+use clap::Parser;
 use joint_ebm::cont::{Langevin, LangevinConfig, Mala, MalaConfig};
 use joint_ebm::disc::{Gwg, GwgConfig};
 use joint_ebm::ebm_core::{seed_everything, DeviceChoice, JointState, YInit};
@@ -14,45 +15,27 @@ use joint_ebm::mwg::{
 use joint_ebm::tch::{Kind, Tensor};
 use std::time::Instant;
 
+/// The demo's command line.
+#[derive(Parser, Debug)]
+#[command(about = "Sampling demo on a joint model whose answers are known exactly")]
 struct Args {
+    /// auto | cpu | cuda.
+    #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// Chains per experiment.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(i64).range(1..))]
     chains: i64,
-    sweeps: usize,
+    /// Sweeps per chain.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    sweeps: u64,
+    /// Seed of torch's generator.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
-fn parse_args() -> Result<Args> {
-    let mut a = Args {
-        device: DeviceChoice::Auto,
-        chains: 2000,
-        sweeps: 300,
-        seed: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--device" => a.device = value()?.parse()?,
-            "--chains" => a.chains = value()?.parse().context("--chains")?,
-            "--sweeps" => a.sweeps = value()?.parse().context("--sweeps")?,
-            "--seed" => a.seed = value()?.parse().context("--seed")?,
-            "-h" | "--help" => {
-                println!(
-                    "usage: demo [--device auto|cpu|cuda] [--chains N] [--sweeps N] [--seed N]"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown flag {other} (see --help)"),
-        }
-    }
-    if a.chains < 1 || a.sweeps < 1 {
-        bail!("--chains and --sweeps must be ≥ 1");
-    }
-    Ok(a)
-}
-
 fn main() -> Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
+    let sweeps = args.sweeps as usize;
     let device = args.device.resolve()?;
     seed_everything(args.seed);
     let model = demo_oracle(device)?;
@@ -86,9 +69,9 @@ fn main() -> Result<()> {
         let state = JointState::new(&model, &x0, &y0)?;
         let mut diag = SweepDiagnostics::default();
         let state = if run == 0 {
-            exact.run(&model, state, args.sweeps, &mut diag)?
+            exact.run(&model, state, sweeps, &mut diag)?
         } else {
-            paper.run(&model, state, args.sweeps, &mut diag)?
+            paper.run(&model, state, sweeps, &mut diag)?
         };
         let classes = model.class_indicator(state.y()).argmax(1, false);
         let freq = classes
@@ -142,7 +125,7 @@ fn main() -> Result<()> {
     let y_cond = model.labels_of(&target)?.repeat([args.chains, 1]);
     let state = JointState::new(&model, &x0, &y_cond)?.with_fixed_y(&fixed)?;
     let mut diag = SweepDiagnostics::default();
-    let state = exact.run(&model, state, args.sweeps, &mut diag)?;
+    let state = exact.run(&model, state, sweeps, &mut diag)?;
     let mean = Vec::<f64>::try_from(
         state
             .x()

@@ -6,6 +6,7 @@
 //!
 //! [`Args`]: toy::Args
 pub mod dsprites;
+pub mod mixing;
 pub mod mnist;
 pub mod sprites;
 pub mod toy;
