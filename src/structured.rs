@@ -37,7 +37,7 @@ use ebm_core::{Error, JointEnergy, Result, YLayout};
 use ebm_data::judge::{DigitJudge, SpriteJudge};
 use ebm_data::sprites::{mask_iou, mask_of_images, SpriteSplit, StructuredSprites};
 use ebm_data::{from_logit, ImageSplit};
-use jem_train::{AnyDiscrete, GenerationStart, JointModel};
+use jem_train::{GenerationStart, JointModel};
 use mwg::{predict_by_sampling, Observed, SamplePredictionConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -254,9 +254,7 @@ pub fn predict_metrics<M: JointEnergy>(
     let y = set.y.narrow(0, 0, n);
     let factors = host(&set.factors.narrow(0, 0, n))?;
     let masks = set.masks.narrow(0, 0, n);
-    let mut config = t.config().clone();
-    config.y_sampler = config.predict_y_sampler.unwrap_or(config.y_sampler);
-    let kernel = AnyDiscrete::from_config(&config)?;
+    let kernel = t.prediction_kernel()?;
     let cfg = SamplePredictionConfig {
         chains_per_input: p.chains,
         steps: p.steps,

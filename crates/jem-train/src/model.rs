@@ -186,14 +186,18 @@ impl<M: JointEnergy> JointModel<M> {
         config: &SamplePredictionConfig,
     ) -> Result<SamplePrediction> {
         let x = x.to_device(self.device());
-        let kernel = AnyDiscrete::from_config(&TrainConfig {
+        predict_by_sampling(&self.energy, &self.prediction_kernel()?, &x, None, config)
+    }
+
+    /// The run's prediction kernel on `y`: `predict_y_sampler`, by default the `y_sampler`.
+    pub fn prediction_kernel(&self) -> Result<AnyDiscrete> {
+        AnyDiscrete::from_config(&TrainConfig {
             y_sampler: self
                 .config
                 .predict_y_sampler
                 .unwrap_or(self.config.y_sampler),
             ..self.config.clone()
-        })?;
-        predict_by_sampling(&self.energy, &kernel, &x, None, config)
+        })
     }
 
     /// Evaluates the model on a labelled set `x` `[B, …]`, `y` `[B, D]` one-hot: energy-based

@@ -291,10 +291,7 @@ impl<M: JointEnergy> Trainer<M> {
 
     /// The joint sampler of the run: the kernels `config.y_sampler` and `config.x_sampler` name.
     pub fn sampler(&self) -> Result<JointSampler<AnyDiscrete, AnyContinuous>> {
-        Ok(JointSampler::new(
-            AnyDiscrete::from_config(&self.ema.config)?,
-            AnyContinuous::from_config(&self.ema.config)?,
-        ))
+        self.ema.sampler()
     }
 }
 
