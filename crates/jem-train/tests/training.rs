@@ -797,6 +797,48 @@ fn data_reinit_starts_negative_chains_at_the_data() {
     assert!(bad.validate().is_err());
 }
 
+/// `data_noise = σ` perturbs the positive `x` with fresh `N(0, σ²)`: chains restarted at the
+/// batch's data points (`data_reinit_prob = 1`, a Langevin step too small to move them) hold
+/// the perturbed points — off the data, within a few σ of it. The setting is validated and
+/// named in the objective.
+#[test]
+fn data_noise_perturbs_the_positive_x() {
+    let _rng = rng_lock();
+    let sigma = 0.1;
+    let mut t = new_trainer(TrainConfig {
+        data_noise: sigma,
+        data_reinit_prob: 1.0,
+        reinit_prob: 0.0,
+        sweeps: 1,
+        langevin: samplers_cont_config(),
+        ..tiny_config()
+    });
+    let (x, y, _) = batch(0, 16, false);
+    t.step(&Batch::labelled(&x, &y)).unwrap();
+    let d = (t.buffer().x.unsqueeze(1) - x.unsqueeze(0))
+        .abs()
+        .amax(&[2i64][..], false)
+        .amin(&[1i64][..], false);
+    // Rows drawn by this step (with replacement: at least 8 distinct of the 16) sit near, not at,
+    // a data point; no buffer row is exactly at one.
+    let at_data = i64::try_from(d.lt(1e-4).sum(Kind::Int64)).unwrap();
+    let near = i64::try_from(d.lt(6.0 * sigma).sum(Kind::Int64)).unwrap();
+    assert_eq!(at_data, 0, "{at_data} slots exactly at data points");
+    assert!(near >= 8, "only {near} slots within 6σ of the data");
+    assert!(t.config().objective_summary().contains("σ = 0.1"));
+    assert!(!t
+        .config()
+        .objective_summary()
+        .contains("the paper's objective"));
+    for bad in [-0.1, f64::NAN] {
+        let cfg = TrainConfig {
+            data_noise: bad,
+            ..tiny_config()
+        };
+        assert!(cfg.validate().is_err(), "data_noise = {bad} accepted");
+    }
+}
+
 fn samplers_cont_config() -> samplers_cont::LangevinConfig {
     samplers_cont::LangevinConfig {
         step_size: 1e-12,

@@ -28,7 +28,11 @@ impl<M: JointEnergy> Trainer<M> {
             cfg.iterations,
             it,
         );
-        let x_pos = batch.x.to_device(self.device);
+        let mut x_pos = batch.x.to_device(self.device);
+        if cfg.data_noise > 0.0 {
+            // The noise-convolved data density (`data_noise`): fresh N(0, σ²) per iteration.
+            x_pos = &x_pos + x_pos.randn_like() * cfg.data_noise;
+        }
         let mut y_pos = batch.y.to_device(self.device);
         let observed = batch.observed.as_ref().map(|o| o.to_device(self.device));
         // Rows of the batch: all serve the conditional term; with `cond_batch_size` set, only
