@@ -1,71 +1,22 @@
-//! The tutorial of `docs/YOUR-OWN-DATA.md`, end to end: your own data (`DataSource`) and
-//! network (`JointEnergy`), trained with a `Trainer`, then loaded as a `JointModel` without the
-//! trainer to predict and generate. Four 2-D clusters, label = cluster.
+//! The tutorial of `docs/YOUR-OWN-DATA.md`, end to end: your own data (`DataSource`, in
+//! `data.rs`) and network (`JointEnergy`, in `network.rs`), trained with a `Trainer`, then loaded
+//! as a `JointModel` without the trainer to predict and generate. Four 2-D clusters, label =
+//! cluster.
 //!
 //! `cargo run --release --example own_data -- [OUT_DIR] [ITERATIONS]` (default `runs/own-data`,
 //! 300 iterations: seconds).
-use joint_ebm::ebm_core::{Batch, DataSource, JointEnergy, Result, YLayout};
+mod data;
+mod network;
+
+use data::Clusters;
+use joint_ebm::ebm_core::{DataSource, Result, YLayout};
 use joint_ebm::mwg::SamplePredictionConfig;
-use joint_ebm::tch::{nn, nn::Module, Device, Kind, Tensor};
+use joint_ebm::tch::{Device, Kind, Tensor};
 use joint_ebm::train::{
     GenerationStart, JointModel, RecoveryConfig, Silent, TrainConfig, TrainOptions, Trainer,
 };
+use network::MyEnergy;
 use std::path::PathBuf;
-
-/// `f(x, y)` for 2-D points and one 4-way label: an MLP on `concat(x, y)`, higher = more
-/// probable; `x` `[B, 2]`, `y` `[B, 4]` one-hot, output `[B]`.
-struct MyEnergy {
-    layout: YLayout,
-    net: nn::Sequential,
-}
-
-impl MyEnergy {
-    fn new(p: &nn::Path) -> Self {
-        let net = nn::seq()
-            .add(nn::linear(p / "l1", 2 + 4, 64, Default::default()))
-            .add_fn(|t| t.silu())
-            .add(nn::linear(p / "l2", 64, 64, Default::default()))
-            .add_fn(|t| t.silu())
-            .add(nn::linear(p / "l3", 64, 1, Default::default()));
-        let layout = YLayout::categorical(vec![4]).expect("a valid layout");
-        Self { layout, net }
-    }
-}
-
-impl JointEnergy for MyEnergy {
-    fn y_layout(&self) -> &YLayout {
-        &self.layout
-    }
-    fn log_density_from_features(&self, h: &Tensor, y: &Tensor) -> Tensor {
-        self.net.forward(&Tensor::cat(&[h, y], 1)).squeeze_dim(1)
-    }
-}
-
-/// Four clusters at radius 2, label = cluster. Draws from torch's generator, so a resumed run
-/// sees the batches the uninterrupted one would have.
-struct Clusters {
-    layout: YLayout,
-}
-
-impl DataSource for Clusters {
-    fn y_layout(&self) -> &YLayout {
-        &self.layout
-    }
-    fn x_shape(&self) -> Vec<i64> {
-        vec![2]
-    }
-    fn next_batch(&mut self, n: i64, device: Device) -> Result<Batch> {
-        let k = Tensor::randint(4, [n, 1], (Kind::Int64, device));
-        let angle = k.to_kind(Kind::Float) * std::f64::consts::FRAC_PI_2;
-        let x = Tensor::cat(&[angle.cos(), angle.sin()], 1) * 2.0
-            + Tensor::randn([n, 2], (Kind::Float, device)) * 0.2;
-        let y = self.layout.encode(&k, Kind::Float)?;
-        Ok(Batch::labelled(&x, &y))
-    }
-    fn test_set(&mut self, max: i64, device: Device) -> Result<Batch> {
-        self.next_batch(max.min(500), device)
-    }
-}
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);

@@ -5,6 +5,7 @@
 //! `run` with [`Args`] built by `clap::Parser::parse_from`.
 //!
 //! [`Args`]: toy::Args
+pub mod demo;
 pub mod dsprites;
 pub mod mixing;
 pub mod mnist;
