@@ -3,10 +3,11 @@
 //! plus Gibbs-with-Gradients on two classic discrete models (Ising and Potts on a 10 × 10
 //! torus).
 //!
-//! Benchmark IDs: `gwg_step/{toy,mnist,dsprites,ising10x10,potts10x10k3}`,
+//! Benchmark IDs: `gwg_step/{toy,mnist,dsprites,mnist_cnn,ising10x10,potts10x10k3}`,
 //! `{gwg,dmala}_step/{bits64,bits256,bits1024,bits4096,groups64x16}` (growth in `D`),
-//! `langevin_step/{toy,mnist,dsprites}`, `mwg_sweep/{toy,mnist,dsprites}` and
-//! `train_iter/{toy,mnist,dsprites}`. One iteration of a sampler benchmark is a run of the
+//! `langevin_step/{toy,mnist,dsprites,mnist_cnn}`, `mwg_sweep/{toy,mnist,dsprites,mnist_cnn}`
+//! and `train_iter/{toy,mnist,dsprites,mnist_cnn}` (`mnist_cnn`: the MNIST default's CNN on 28 ×
+//! 28 inputs, not the paper's MLP). One iteration of a sampler benchmark is a run of the
 //! paper's number of steps on the paper's batch of chains (toy 1000 × 20, MNIST 100 × 40,
 //! dSprites 100 × 40); one iteration of `train_iter` is one PCD iteration with that many sweeps.
 //! Throughput is reported in chain-steps (`batch × steps`) per second.

@@ -2,11 +2,11 @@
 joint_ebm's JointSampler over a torch energy, against the pure-PyTorch chains of
 scripts/pytorch_reference.py (the authors' pass structure and the best fused PyTorch), on the
 same networks, batches and step counts (the paper's: MNIST MLP 100 x 40, the dSprites CNN
-100 x 40). The native Rust figure for the same benchmark comes from
+100 x 40; and the MNIST default's CNN on 28 x 28 inputs, 100 x 40). The native Rust figure for the same benchmark comes from
 `cargo bench --bench main -- mwg_sweep/<energy>` (criterion; this script reads its estimate
 when present). One thread; run it on a quiet machine.
 
-    PYTHONPATH=target/pysite python python/bench/overhead.py [--repeats 5] [--energies mnist dsprites]
+    PYTHONPATH=target/pysite python python/bench/overhead.py [--repeats 5] [--energies mnist mnist_cnn dsprites]
 
 Prints one JSON line per (implementation, energy) and a Markdown table.
 """
@@ -57,7 +57,7 @@ def criterion_median(name):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--energies", nargs="+", default=["mnist", "dsprites"])
+    ap.add_argument("--energies", nargs="+", default=["mnist", "mnist_cnn", "dsprites"])
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
