@@ -1150,6 +1150,39 @@ fn a_gap_rollback_goes_back_to_before_the_gap() {
     );
 }
 
+/// `energy_gap_from` leaves a warm-up unchecked: the poisoned gap of iterations 7–11 (five,
+/// the patience) rolls the run back when the check starts at 0 or 7, and is ignored when it
+/// starts at 8 (four iterations of the streak counted) or 12.
+#[test]
+fn the_gap_check_starts_at_energy_gap_from() {
+    let _rng = rng_lock();
+    for (from, want) in [(0usize, 1usize), (7, 1), (8, 0), (12, 0)] {
+        let scale = Rc::new(Cell::new(1.0));
+        let cfg = TrainConfig {
+            iterations: 20,
+            recovery: jem_train::RecoveryConfig {
+                enabled: true,
+                snapshot_every: 2,
+                max_recoveries: 1,
+                max_energy_gap: 1e3,
+                energy_gap_patience: 5,
+                energy_gap_from: from,
+                ..Default::default()
+            },
+            max_abs_energy: 0.0,
+            ..tiny_config()
+        };
+        let mut t = poisoned_trainer(cfg, &scale);
+        let s3 = scale.clone();
+        let mut data = Source::new(false);
+        data.hook = Box::new(move |call| s3.set(if (7..12).contains(&call) { 1e6 } else { 1.0 }));
+        let mut rec = Recorder::default();
+        t.train(&mut data, &TrainOptions::default(), &mut rec)
+            .unwrap();
+        assert_eq!(rec.events.len(), want, "from {from}: {:?}", rec.events);
+    }
+}
+
 /// The collapse detector follows the L2 penalty: with no absolute limit, a gap beyond half its
 /// bound `1/l2_energy` for `patience` iterations is a collapse, named with its share of the
 /// bound; the recovery raises the penalty to `min_l2_energy` and re-initialises the share of

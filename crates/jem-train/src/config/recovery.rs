@@ -68,6 +68,12 @@ pub struct RecoveryConfig {
     pub max_gap_fraction: f64,
     /// Consecutive iterations beyond the gap limit that count as divergence (100).
     pub energy_gap_patience: usize,
+    /// First iteration at which the gap is checked (0-based, as `IterationReport::iteration`;
+    /// 0 = from the start). A run whose gap is
+    /// large in a warm-up before it settles (the structured sprites: ≈ 60 near iteration 100,
+    /// ≈ 10 from ≈ 200) can check only the settled regime; gaps before it neither count
+    /// towards `energy_gap_patience` nor keep a snapshot from being taken.
+    pub energy_gap_from: usize,
 }
 
 impl Default for RecoveryConfig {
@@ -85,6 +91,7 @@ impl Default for RecoveryConfig {
             max_energy_gap: 0.0,
             max_gap_fraction: 0.0,
             energy_gap_patience: 100,
+            energy_gap_from: 0,
         }
     }
 }

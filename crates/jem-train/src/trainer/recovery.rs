@@ -106,12 +106,17 @@ impl<M: JointEnergy> Trainer<M> {
 
     /// After an iteration: the collapse detector (see [`crate::RecoveryConfig`]). Returns
     /// the cause when `|gap|` has been beyond the gap limit for `energy_gap_patience`
-    /// iterations in a row.
-    pub(super) fn gap_check(&mut self, f_pos: f64, f_neg: f64) -> Option<String> {
+    /// iterations in a row, counting from iteration `energy_gap_from` (`iteration`: the index of
+    /// the iteration just done, as in [`crate::IterationReport`]).
+    pub(super) fn gap_check(&mut self, iteration: usize, f_pos: f64, f_neg: f64) -> Option<String> {
         let policy = &self.ema.config.recovery;
         let limit = policy.gap_limit(self.ema.config.l2_energy)?;
         let gap = f_pos - f_neg;
         let s = &mut self.session;
+        if iteration < policy.energy_gap_from {
+            s.gap_streak = 0;
+            return None;
+        }
         s.gap_window.1 = s.gap_window.1.max(gap.abs());
         if gap.abs() > limit {
             s.gap_streak += 1;

@@ -204,7 +204,7 @@ impl<M: JointEnergy> Trainer<M> {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(what) = self.gap_check(report.f_pos, report.f_neg) {
+            if let Some(what) = self.gap_check(report.iteration, report.f_pos, report.f_neg) {
                 if policy.enabled {
                     self.recover(report.iteration, what, observer)?;
                     continue;
