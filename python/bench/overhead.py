@@ -4,7 +4,8 @@ scripts/pytorch_reference.py (the authors' pass structure and the best fused PyT
 same networks, batches and step counts (the paper's: MNIST MLP 100 x 40, the dSprites CNN
 100 x 40; and the MNIST default's CNN on 28 x 28 inputs, 100 x 40). The native Rust figure for the same benchmark comes from
 `cargo bench --bench main -- mwg_sweep/<energy>` (criterion; this script reads its estimate
-when present). One thread; run it on a quiet machine.
+when present). One thread, the Rust benches' allocator settings (joint_ebm.keep_freed_memory); run it on a
+quiet machine.
 
     PYTHONPATH=target/pysite python python/bench/overhead.py [--repeats 5] [--energies mnist mnist_cnn dsprites]
 
@@ -60,6 +61,9 @@ def main():
     ap.add_argument("--energies", nargs="+", default=["mnist", "mnist_cnn", "dsprites"])
     args = ap.parse_args()
     torch.set_num_threads(1)
+    # The allocator settings the Rust benches use (ebm_core::keep_freed_memory), for every
+    # implementation timed here: without them each large tensor's pages are faulted in again.
+    print(json.dumps({"keep_freed_memory": je.keep_freed_memory()}), flush=True)
     rows = []
     for name in args.energies:
         cfg = ref.EXPERIMENTS[name]

@@ -125,3 +125,12 @@ def test_the_readme_python_example_runs():
     blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), re.S)
     assert len(blocks) == 1
     exec(compile(blocks[0], "README.md", "exec"), {})
+
+
+def test_keep_freed_memory_is_accepted_on_glibc():
+    import platform
+
+    ok = je.keep_freed_memory()
+    assert isinstance(ok, bool)
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert ok
