@@ -7,7 +7,8 @@
 //! ```
 //! A checkpoint is written into a temporary folder, flushed to disk, then renamed into place,
 //! and only then is `LATEST` replaced (write + rename). A crash at any point leaves the previous
-//! checkpoint loadable. The two newest checkpoints are kept, and beside them the newest one
+//! checkpoint loadable. The `keep` newest checkpoints are kept (all with `keep = 0`; the
+//! trainer passes `TrainConfig::keep_checkpoints`, 2 by default), and beside them the newest one
 //! marked healthy (an empty file `HEALTHY` in its folder: the trainer writes it when the
 //! energy gap of the interval before it was healthy, see `RecoveryConfig`), so that a run that
 //! collapses late still has a state from before the collapse on disk.
@@ -32,10 +33,12 @@ fn sync_file(path: &Path) -> Result<()> {
 }
 
 /// Writes a checkpoint for `iteration` into `dir` by calling `write(tmp_folder)` to fill a
-/// temporary folder, then publishing it atomically. Returns the final folder.
+/// temporary folder, then publishing it atomically, and removes all but the `keep` newest
+/// (0: none removed) and the newest healthy one. Returns the final folder.
 pub fn write_atomically(
     dir: &Path,
     iteration: usize,
+    keep: usize,
     write: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
     fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
@@ -62,7 +65,9 @@ pub fn write_atomically(
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    prune(dir, 2)?;
+    if keep > 0 {
+        prune(dir, keep)?;
+    }
     Ok(final_dir)
 }
 
@@ -138,7 +143,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for it in [1usize, 2, 3] {
-            write_atomically(d, it, |tmp| {
+            write_atomically(d, it, 2, |tmp| {
                 fs::write(tmp.join("state.json"), format!("{{\"iteration\": {it}}}"))
                     .map_err(|e| io_err(tmp, e))
             })
@@ -147,7 +152,7 @@ mod tests {
         assert_eq!(list(d).unwrap().len(), 2, "two newest kept");
         assert!(resolve(d).unwrap().ends_with("ckpt-00000003"));
         // a crash while writing checkpoint 4: the writer fails half-way
-        let r = write_atomically(d, 4, |tmp| {
+        let r = write_atomically(d, 4, 2, |tmp| {
             fs::write(tmp.join("model.safetensors"), b"partial").unwrap();
             Err(Error::file(tmp, "simulated crash"))
         });
@@ -157,5 +162,21 @@ mod tests {
         fs::write(d.join(LATEST), "ckpt-00000009").unwrap();
         assert!(resolve(d).unwrap().ends_with("ckpt-00000003"));
         assert!(resolve(&d.join("nope")).is_err());
+    }
+
+    #[test]
+    fn keep_zero_keeps_every_checkpoint_and_keep_one_only_the_newest() {
+        for (keep, want) in [(0usize, 5usize), (1, 1), (3, 3)] {
+            let dir = tempfile::tempdir().unwrap();
+            for it in 1..=5usize {
+                write_atomically(dir.path(), it, keep, |tmp| {
+                    fs::write(tmp.join("state.json"), "{}").map_err(|e| io_err(tmp, e))
+                })
+                .unwrap();
+            }
+            let kept = list(dir.path()).unwrap();
+            assert_eq!(kept.len(), want, "keep {keep}: {kept:?}");
+            assert!(kept[0].ends_with("ckpt-00000005"));
+        }
     }
 }

@@ -214,12 +214,20 @@ const RESUMABLE_KEYS: &[&str] = &[
     "eval_every",
     "eval_examples",
     "checkpoint_every",
+    "keep_checkpoints",
+    "data_noise",
     "gen_sweeps",
     "gen_start",
 ];
 
 /// Keys whose change leaves training as measured (with every `recovery.*` key).
-const NON_TRAINING_KEYS: &[&str] = &["seed", "eval_every", "eval_examples", "checkpoint_every"];
+const NON_TRAINING_KEYS: &[&str] = &[
+    "seed",
+    "eval_every",
+    "eval_examples",
+    "checkpoint_every",
+    "keep_checkpoints",
+];
 
 #[cfg(test)]
 mod tests {

@@ -152,6 +152,10 @@ pub struct TrainConfig {
     pub gen_start: GenerationStart,
     /// Write a checkpoint every this many iterations (0 = only at the end).
     pub checkpoint_every: usize,
+    /// How many of the newest checkpoints to keep on disk (0 = every one; beside them the newest
+    /// one marked healthy is always kept). 2 by default; keeping all lets a study branch from
+    /// any point of a run (`--resume RUN/checkpoints/ckpt-00000800 --set …`).
+    pub keep_checkpoints: usize,
     /// Seed of every random choice of the run.
     pub seed: u64,
 }
@@ -199,6 +203,7 @@ impl Default for TrainConfig {
             gen_sweeps: 200,
             gen_start: GenerationStart::Noise,
             checkpoint_every: 500,
+            keep_checkpoints: 2,
             seed: 0,
         }
     }

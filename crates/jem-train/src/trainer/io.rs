@@ -118,36 +118,44 @@ impl<M: JointEnergy> Trainer<M> {
             architecture: self.architecture.clone(),
         };
         let healthy = self.gap_healthy();
-        checkpoint::write_atomically(dir, self.ema.iteration, |tmp| {
-            let file_err = |p: PathBuf, e: tch::TchError| Error::file(p, e.to_string());
-            let p = tmp.join("model.safetensors");
-            self.vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
-            let p = tmp.join("ema.safetensors");
-            self.ema.vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
-            let p = tmp.join("optimizer.safetensors");
-            Tensor::write_safetensors(&self.adam.state_tensors(), &p)
+        checkpoint::write_atomically(
+            dir,
+            self.ema.iteration,
+            self.ema.config.keep_checkpoints,
+            |tmp| {
+                let file_err = |p: PathBuf, e: tch::TchError| Error::file(p, e.to_string());
+                let p = tmp.join("model.safetensors");
+                self.vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
+                let p = tmp.join("ema.safetensors");
+                self.ema.vs.save(&p).map_err(|e| file_err(p.clone(), e))?;
+                let p = tmp.join("optimizer.safetensors");
+                Tensor::write_safetensors(&self.adam.state_tensors(), &p)
+                    .map_err(|e| file_err(p.clone(), e))?;
+                let p = tmp.join("buffer.safetensors");
+                Tensor::write_safetensors(
+                    &[("x", &self.ema.buffer.x), ("y", &self.ema.buffer.y)],
+                    &p,
+                )
                 .map_err(|e| file_err(p.clone(), e))?;
-            let p = tmp.join("buffer.safetensors");
-            Tensor::write_safetensors(&[("x", &self.ema.buffer.x), ("y", &self.ema.buffer.y)], &p)
+                let p = tmp.join("init.safetensors");
+                Tensor::write_safetensors(
+                    &[
+                        ("low", &self.ema.x_init.low),
+                        ("high", &self.ema.x_init.high),
+                    ],
+                    &p,
+                )
                 .map_err(|e| file_err(p.clone(), e))?;
-            let p = tmp.join("init.safetensors");
-            Tensor::write_safetensors(
-                &[
-                    ("low", &self.ema.x_init.low),
-                    ("high", &self.ema.x_init.high),
-                ],
-                &p,
-            )
-            .map_err(|e| file_err(p.clone(), e))?;
-            if healthy {
-                let p = tmp.join(checkpoint::HEALTHY);
-                std::fs::write(&p, b"").map_err(|e| Error::io(&p, "cannot write", e))?;
-            }
-            let p = tmp.join("state.json");
-            let text =
-                serde_json::to_string_pretty(&state).map_err(|e| Error::file(&p, e.to_string()))?;
-            std::fs::write(&p, text).map_err(|e| Error::io(&p, "cannot write", e))
-        })
+                if healthy {
+                    let p = tmp.join(checkpoint::HEALTHY);
+                    std::fs::write(&p, b"").map_err(|e| Error::io(&p, "cannot write", e))?;
+                }
+                let p = tmp.join("state.json");
+                let text = serde_json::to_string_pretty(&state)
+                    .map_err(|e| Error::file(&p, e.to_string()))?;
+                std::fs::write(&p, text).map_err(|e| Error::io(&p, "cannot write", e))
+            },
+        )
     }
 }
 
