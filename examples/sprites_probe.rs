@@ -5,10 +5,10 @@
 //! sample-based prediction is poor.
 //!
 //! `cargo run --release --example sprites_probe -- runs/sprites [runs/other/checkpoints/ckpt-00000300 …]`
-//! (models with the default readout head and all labels).
+//! (models with all labels; the network is the one each checkpoint records).
 use anyhow::{Context, Result};
 use ebm_data::sprites::{SpritesConfig, StructuredSprites};
-use jem_train::{presets, FactorHead, JointModel};
+use jem_train::JointModel;
 use joint_ebm::structured::{factor_accuracy_given_rest, EvalSet, Split, FACTOR_NAMES};
 use joint_ebm::tch::Device;
 
@@ -21,11 +21,8 @@ fn main() -> Result<()> {
     let mut data = StructuredSprites::generate(SpritesConfig::default())?;
     let set = EvalSet::of(&mut data, Split::Validation, 1000, Device::Cpu)?;
     for d in dirs {
-        let m = JointModel::load(std::path::Path::new(&d), Device::Cpu, |p| {
-            presets::sprites::energy(p, presets::sprites::layout(), FactorHead::Readout)
-                .expect("a constant layout")
-        })
-        .with_context(|| format!("cannot load {d}"))?;
+        let m = JointModel::load_saved(std::path::Path::new(&d), Device::Cpu)
+            .with_context(|| format!("cannot load {d}"))?;
         let acc = factor_accuracy_given_rest(m.energy(), &set.x, &set.y, &set.factors)?;
         let parts: Vec<String> = FACTOR_NAMES
             .iter()

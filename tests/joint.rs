@@ -366,3 +366,46 @@ fn the_demo_reports_its_figures_beside_the_exact_values() {
     }
     assert!(r.to_string().contains("energy-based accuracy"));
 }
+
+/// The sprites' position maps light, for every bin, a pixel within one pixel of where the data
+/// put the sprite's centre: the centroid of a rendered square at each of the bin's two
+/// positions, read on the 32 × 32 grid the energy sees.
+#[test]
+fn the_position_maps_mark_where_the_data_put_the_sprite() {
+    use joint_ebm::data::sprites::render_shape;
+    use joint_ebm::train::{presets, MapAxis};
+    let layout = presets::sprites::layout();
+    let maps = presets::sprites::position_maps(&layout);
+    assert_eq!(
+        maps.iter().map(|m| (m.group, m.axis)).collect::<Vec<_>>(),
+        vec![(2, MapAxis::Columns), (3, MapAxis::Rows)]
+    );
+    let (side, bins) = (32.0, layout.groups()[2] as f64);
+    for m in &maps {
+        for k in 0..16 {
+            let stripe = side * (m.from + (m.to - m.from) * (k as f64 + 0.5) / bins);
+            for class in [2 * k, 2 * k + 1] {
+                let pos = class as f64 / 31.0;
+                let img = render_shape(0, 1.0, 0.0, pos, pos);
+                let (mut sum, mut n) = (0.0, 0.0);
+                for (i, &v) in img.iter().enumerate() {
+                    if v == 1 {
+                        let px = if m.axis == MapAxis::Columns {
+                            i % 64
+                        } else {
+                            i / 64
+                        };
+                        sum += (px as f64 + 0.5) / 2.0; // in pixels of 32
+                        n += 1.0;
+                    }
+                }
+                let centre = sum / n;
+                assert!(
+                    (centre - stripe).abs() <= 1.0,
+                    "{:?} bin {k} class {class}: centre {centre}, stripe {stripe}",
+                    m.axis
+                );
+            }
+        }
+    }
+}

@@ -50,6 +50,12 @@ pub struct Args {
     /// features of x and the mask) or `concat` (the paper's dSprites head: at the MLP's input).
     #[arg(long, value_enum, default_value = "readout")]
     pub factor_head: FactorHeadArg,
+    /// Factor groups also drawn as image channels beside x: `none`, or `position` (each
+    /// position bin as a stripe of pixel columns / rows where the sprite's centre lies;
+    /// `presets::sprites::position_maps`). Not in the paper. Give it again on `--resume`,
+    /// as `--factor-head` (the network must match the checkpoint's).
+    #[arg(long, value_enum, default_value = "none")]
+    pub factor_maps: FactorMapsArg,
     /// Train only the discriminative reference instead — a per-pixel CNN classifier of the
     /// mask (`crate::mask_baseline`) — for this many seconds of wall-clock time (e.g. the
     /// joint model's `train_seconds`), on the training images with observed masks; writes
@@ -65,6 +71,15 @@ pub enum FactorHeadArg {
     Readout,
     /// [`FactorHead::Concat`].
     Concat,
+}
+
+/// `--factor-maps`: which factor groups [`MaskCnnEnergy`] also draws as image channels.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FactorMapsArg {
+    /// None: the factors enter through the head only.
+    None,
+    /// The two position groups ([`presets::sprites::position_maps`]).
+    Position,
 }
 
 impl From<FactorHeadArg> for FactorHead {
@@ -283,9 +298,18 @@ pub fn run(args: Args) -> Result<()> {
     );
     let layout = args.labels.layout();
     let head = FactorHead::from(args.factor_head);
+    let maps = match args.factor_maps {
+        FactorMapsArg::None => Vec::new(),
+        FactorMapsArg::Position => presets::sprites::position_maps(&layout),
+    };
     let extra = serde_json::json!({
         "labels": args.labels, "holdout": args.holdout, "mask_observed": args.mask_observed,
-        "energy": "mask-cnn: the mask as an image channel beside x, the factors in the head (not the paper's)", "factor_head": head,
+        "energy": if maps.is_empty() {
+            "mask-cnn: the mask as an image channel beside x, the factors in the head (not the paper's)"
+        } else {
+            "mask-cnn: the mask and the position bins (stripes) as image channels beside x, the factors in the head (not the paper's)"
+        },
+        "factor_head": head, "factor_maps": maps,
         "protocol_during": format!("{during:?}"), "protocol_final": format!("{last:?}"),
         "metrics_split": "val_* on the validation split (carved from training data); the rest on the test split",
     });
@@ -318,12 +342,13 @@ pub fn run(args: Args) -> Result<()> {
         None,
         (false, false),
         |p| {
-            presets::sprites::energy(p, layout.clone(), head)
+            presets::sprites::energy(p, layout.clone(), head, &maps)
                 .expect("the layout of the data fits the energy")
         },
         Some(jem_train::Architecture::SpritesMaskCnn {
             layout: layout.clone(),
             head,
+            maps: maps.clone(),
         }),
         extra,
         Some(judge),

@@ -1,7 +1,7 @@
 //! [`Architecture`]: a built-in network named in each checkpoint, so that a saved model loads
 //! without the caller naming its network ([`JointModel::load_saved`](crate::JointModel::load_saved)).
 
-use crate::mask_energy::FactorHead;
+use crate::mask_energy::{FactorHead, FactorMap};
 use crate::presets;
 use ebm_core::{JointEnergy, Result, YLayout};
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,10 @@ pub enum Architecture {
         layout: YLayout,
         /// How the factors enter the network.
         head: FactorHead,
+        /// The factor groups also drawn as image channels (none in runs written before
+        /// they existed).
+        #[serde(default)]
+        maps: Vec<FactorMap>,
     },
 }
 
@@ -46,8 +50,8 @@ impl Architecture {
             Self::MnistLogit => Box::new(presets::mnist::logit_energy(p)),
             Self::DspritesCnn => Box::new(presets::dsprites::energy(p)),
             Self::DspritesLogit => Box::new(presets::dsprites::logit_energy(p)),
-            Self::SpritesMaskCnn { layout, head } => {
-                Box::new(presets::sprites::energy(p, layout.clone(), *head)?)
+            Self::SpritesMaskCnn { layout, head, maps } => {
+                Box::new(presets::sprites::energy(p, layout.clone(), *head, maps)?)
             }
         })
     }
@@ -72,6 +76,12 @@ mod tests {
             Architecture::SpritesMaskCnn {
                 layout: presets::sprites::layout(),
                 head: FactorHead::Readout,
+                maps: Vec::new(),
+            },
+            Architecture::SpritesMaskCnn {
+                layout: presets::sprites::layout(),
+                head: FactorHead::Concat,
+                maps: presets::sprites::position_maps(&presets::sprites::layout()),
             },
         ] {
             let vs = VarStore::new(Device::Cpu);
@@ -82,6 +92,13 @@ mod tests {
                 a,
                 "{json}"
             );
+        }
+        // A run written before factor maps existed loads as one without them.
+        let old =
+            r#"{"network":"sprites_mask_cnn","layout":{"groups":[3],"bits":0},"head":"readout"}"#;
+        match serde_json::from_str::<Architecture>(old) {
+            Ok(Architecture::SpritesMaskCnn { maps, .. }) => assert!(maps.is_empty()),
+            other => panic!("{other:?}"),
         }
     }
 }

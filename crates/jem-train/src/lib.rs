@@ -33,7 +33,7 @@ pub use config::{GenerationStart, NegativeLabels, RecoveryConfig, TrainConfig, Y
 pub use ebm_core::Batch;
 pub use health::{Expectations, HealthReport, Threshold};
 pub use kernels::{AnyContinuous, AnyDiscrete, XSampler, YSampler};
-pub use mask_energy::{FactorHead, MaskCnnEnergy};
+pub use mask_energy::{FactorHead, FactorMap, MapAxis, MaskCnnEnergy};
 pub use metrics::EvalMetrics;
 pub use model::JointModel;
 pub use models::{

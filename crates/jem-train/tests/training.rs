@@ -839,6 +839,65 @@ fn data_noise_perturbs_the_positive_x() {
     }
 }
 
+/// `conditional_negatives = 1`: every chain of the negative phase takes the batch's labels
+/// and keeps them (the layout has groups only, so `y` is clamped whole); with 0 the chains'
+/// labels are their own. Bad values and combinations are refused; the objective names it.
+#[test]
+fn conditional_negatives_clamp_the_batch_labels() {
+    let _rng = rng_lock();
+    let l = layout();
+    // A batch in which every row has the labels (1, 2).
+    let (x, _, _) = batch(0, 16, false);
+    let values = Tensor::from_slice(&[1i64, 2]).view([1, 2]).repeat([16, 1]);
+    let y = l.encode(&values, Kind::Float).unwrap();
+    let target = l.encode(&values.narrow(0, 0, 1), Kind::Float).unwrap();
+    let written_labels = |rho: f64| {
+        let mut t = new_trainer(TrainConfig {
+            conditional_negatives: rho,
+            reinit_prob: 0.0,
+            ..tiny_config()
+        });
+        let before = t.buffer().x.copy();
+        t.step(&Batch::labelled(&x, &y)).unwrap();
+        let moved = (t.buffer().x.copy() - before)
+            .abs()
+            .sum_dim_intlist(1, false, Kind::Float)
+            .gt(0.0);
+        let hit = t.buffer().y.eq_tensor(&target).all_dim(1, false);
+        let n = i64::try_from(moved.sum(Kind::Int64)).unwrap();
+        let kept = i64::try_from(moved.logical_and(&hit).sum(Kind::Int64)).unwrap();
+        (n, kept, t.config().objective_summary())
+    };
+    let (n, kept, objective) = written_labels(1.0);
+    assert!(n >= 8, "only {n} chains moved");
+    assert_eq!(kept, n, "a conditional chain left the batch's labels");
+    assert!(objective.contains("log p(x, bits | groups)"), "{objective}");
+    assert!(!objective.contains("(the paper's objective)"));
+    let (n, kept, _) = written_labels(0.0);
+    assert!(
+        kept < n,
+        "joint chains all hold the batch's labels ({kept} of {n})"
+    );
+    for bad in [
+        TrainConfig {
+            conditional_negatives: 1.5,
+            ..tiny_config()
+        },
+        TrainConfig {
+            conditional_negatives: f64::NAN,
+            ..tiny_config()
+        },
+        TrainConfig {
+            conditional_negatives: 0.5,
+            negative_labels: jem_train::NegativeLabels::Expected,
+            ..tiny_config()
+        },
+    ] {
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("conditional_negatives"), "{err}");
+    }
+}
+
 fn samplers_cont_config() -> samplers_cont::LangevinConfig {
     samplers_cont::LangevinConfig {
         step_size: 1e-12,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 mod modes;
 mod recovery;
+mod summary;
 
 pub use modes::{GenerationStart, NegativeLabels, YInitMode};
 pub use recovery::RecoveryConfig;
@@ -46,6 +47,15 @@ pub struct TrainConfig {
     /// does not overshoot. JEM uses `σ = 0.03` on images scaled to `[−1, 1]`. Changes the
     /// objective (**not in the paper**).
     pub data_noise: f64,
+    /// Fraction `ρ` of the negative chains whose categorical groups are clamped, each
+    /// iteration, to the labels of this batch's rows (the bits stay free): those chains sample
+    /// `p(x, bits | groups⁺)` instead of the joint. The objective becomes `(1 − ρ) log p(x, y)
+    /// + ρ log p(x, bits | groups)`, both maximised by the data distribution; the conditional
+    /// chains must move `x` to the clamped labels — the move that conditional generation from
+    /// noise makes and joint chains, whose labels follow `x`, never practise (0 = off = the
+    /// paper; **not in the paper**). Needs a layout with categorical groups, the sampled
+    /// negative phase and `cond_batch_size = 0`.
+    pub conditional_negatives: f64,
     /// Clip the global L2 norm of the parameter gradient to this value before each Adam step
     /// (0 = off, the paper's setting; the authors' joint code offers it as an option).
     pub clip_grad: f64,
@@ -173,6 +183,7 @@ impl Default for TrainConfig {
             ema_decay: 0.99,
             l2_energy: 0.0,
             data_noise: 0.0,
+            conditional_negatives: 0.0,
             clip_grad: 0.0,
             label_lr_scale: 1.0,
             cond_weight: 0.0,
@@ -212,99 +223,6 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// The most label configurations [`NegativeLabels::Expected`] enumerates.
     pub const MAX_ENUMERATED_CONFIGURATIONS: u64 = 4_096;
-
-    /// One line naming the objective and every departure from the paper in this
-    /// configuration's training (what a results table or a log's first line should show).
-    pub fn objective_summary(&self) -> String {
-        let mut s = "joint log-likelihood log p(x, y)".to_string();
-        if self.cond_weight == 0.0 && self.l2_energy == 0.0 && self.data_noise == 0.0 {
-            s.push_str(" (the paper's objective)");
-        }
-        if self.cond_weight > 0.0 && self.cond_steps > 0 {
-            s.push_str(&format!(
-                " + {} × extra conditional {}, estimated with {}-step chains on y from q0(y) \
-                 (NOT the paper's objective)",
-                self.cond_weight,
-                if self.cond_split {
-                    "log p(groups | bits, x) + log p(bits | groups, x)"
-                } else {
-                    "log p(y | x)"
-                },
-                self.cond_steps
-            ));
-        } else if self.cond_weight > 0.0 && self.cond_from_gradient {
-            s.push_str(&format!(
-                " + {} × extra conditional Σ_groups log p(y_g | y_¬g, x), read from ∂f/∂y \
-                 (exact for energies affine in each group's one-hot; NOT the paper's objective)",
-                self.cond_weight
-            ));
-            if self.cond_batch_size > self.batch_size {
-                s.push_str(&format!(
-                    " on {} labelled rows per iteration",
-                    self.cond_batch_size
-                ));
-            }
-        } else if self.cond_weight > 0.0 {
-            s.push_str(&format!(
-                " + {} × extra conditional pseudo-log-likelihood (NOT the paper's objective)",
-                self.cond_weight
-            ));
-        }
-        if self.l2_energy > 0.0 {
-            s.push_str(&format!(
-                " + L2 penalty {} on energies (not in the paper)",
-                self.l2_energy
-            ));
-        }
-        if self.data_noise > 0.0 {
-            s.push_str(&format!(
-                "; positive x perturbed by Gaussian noise σ = {} (the noise-convolved data \
-                 density; not in the paper)",
-                self.data_noise
-            ));
-        }
-        if crate::optim::lr_decays(self.lr_decay_from, self.iterations) {
-            s.push_str(&format!(
-                "; learning rate decayed linearly to {} × from iteration {} (optimiser, not in the paper)",
-                self.lr_decay_final, self.lr_decay_from
-            ));
-        }
-        if self.label_lr_scale != 1.0 {
-            s.push_str(&format!(
-                "; label weights trained with {} × the learning rate (optimiser, not in the paper)",
-                self.label_lr_scale
-            ));
-        }
-        if self.negative_labels == NegativeLabels::Expected {
-            s.push_str(
-                "; negative phase Rao-Blackwellised over y (same objective, lower variance; not in the paper)",
-            );
-        }
-        if self.data_reinit_prob > 0.0 {
-            s.push_str(&format!(
-                "; negative chains restarted at data points with probability {} (sampler start, not in the paper)",
-                self.data_reinit_prob
-            ));
-        }
-        if self.clip_grad > 0.0 {
-            s.push_str(&format!(
-                "; gradient norm clipped at {} (not in the paper)",
-                self.clip_grad
-            ));
-        }
-        if self.y_sampler != YSampler::Gwg || self.x_sampler != XSampler::Langevin {
-            s.push_str(&format!(
-                "; samplers {:?} on y and {:?} on x (the paper: Gwg and Langevin)",
-                self.y_sampler, self.x_sampler
-            ));
-        }
-        if let Some(k) = self.predict_y_sampler.filter(|k| *k != self.y_sampler) {
-            s.push_str(&format!(
-                "; sample-based prediction with {k:?} on y (the paper: the training kernel)"
-            ));
-        }
-        s
-    }
 
     /// Rejects impossible values with the parameter's name.
     pub fn validate(&self) -> Result<()> {
@@ -372,6 +290,22 @@ impl TrainConfig {
         }
         check_non_negative("l2_energy", self.l2_energy)?;
         check_non_negative("data_noise", self.data_noise)?;
+        if !(0.0..=1.0).contains(&self.conditional_negatives) {
+            return Err(Error::config(
+                "conditional_negatives",
+                self.conditional_negatives,
+                "must be in [0, 1]",
+            ));
+        }
+        if self.conditional_negatives > 0.0
+            && (self.negative_labels != NegativeLabels::Sampled || self.cond_batch_size != 0)
+        {
+            return Err(Error::config(
+                "conditional_negatives",
+                self.conditional_negatives,
+                "needs negative_labels = sampled and cond_batch_size = 0",
+            ));
+        }
         check_non_negative("clip_grad", self.clip_grad)?;
         check_non_negative("cond_weight", self.cond_weight)?;
         check_non_negative("max_abs_energy", self.max_abs_energy)?;

@@ -10,6 +10,9 @@
 //!                           f(x, y) = z₀ + ⟨centre(z₁…), factors⟩, centre = minus each group's mean
 //! concat head:              f(x, y) = MLP(concat(h, factors)),
 //!                           Linear(F + D_f, 256)-SiLU-Linear(256,256)-SiLU-Linear(256,1)
+//! with factor maps (optional, [`FactorMap`]), the chosen coordinate groups also as channels:
+//! c_g = ⟨y_g, T_g⟩ broadcast along the other axis   (T_g [V_g, side]: value k marks its stripe)
+//! h  = SiLU-CNN([x, m, c_…])   (the first convolution gains one input channel per map)
 //! with a mask, plus a unary term:
 //! u  = Conv(1,16,3,1,1)-SiLU-Conv(16,16,3,1,1)-SiLU-Conv(16,1,r,r)(x)   one logit per mask bit
 //! f(x, y) += ⟨u(x), mask⟩
@@ -41,10 +44,22 @@
 //! `h` alone. Shapes: `x` `[B, 1, side, side]` (or `side²` values per row), `y` `[B, D]`,
 //! output `[B]`.
 //!
-//! **Feature stage** exposed to the samplers: with a mask, the first convolution's `x` half
+//! **Factor maps** ([`MaskCnnEnergy::with_maps`]; none by default) draw a coordinate group —
+//! a position bin — as a fixed stripe image beside `x`: value `k` of `V` lights the pixel
+//! columns (or rows) where the `k`-th of `V` equal parts of `[from, to)` (fractions of the
+//! side) lies, at least one pixel wide. The position label then meets `x` where the network is
+//! spatial, as the mask does, instead of only in the head. With maps the energy is no longer
+//! affine in those groups' one-hots, so a conditional read from the label gradient is a
+//! first-order approximation for them. Not in the paper.
+//!
+//! **Feature stage** exposed to the samplers: with a mask or maps, the first convolution's `x` half
 //! (`conv0_x(x)`, `[B, 16, side, side]`; the mask half `conv0_m(m)` is added per evaluation, the
-//! two halves being one `Conv(2, 16, 3)` split by input channel), so a move of `y` costs the
-//! rest of the network; without a mask the whole CNN, so a move costs the head only.
+//! parts being one `Conv(c, 16, 3)` split by input channel), so a move of `y` costs the
+//! rest of the network; without either the whole CNN, so a move costs the head only.
+
+mod maps;
+
+pub use maps::{FactorMap, MapAxis};
 
 use crate::models::{torch_conv2d, torch_linear};
 use ebm_core::{JointEnergy, YLayout};
@@ -66,6 +81,10 @@ pub struct MaskCnnEnergy {
     readout: bool,
     /// The unary term's convolutions (`None` without a mask).
     unary: Option<Vec<nn::Conv2D>>,
+    /// The factor maps with their stripe tables `[V_g, side]` (non-trainable variables).
+    maps: Vec<(FactorMap, Tensor)>,
+    /// The first convolution's part for the maps (`None` without maps).
+    conv0_f: Option<nn::Conv2D>,
 }
 
 /// How the factor one-hots enter [`MaskCnnEnergy`] (see the module docs).
@@ -83,12 +102,43 @@ impl MaskCnnEnergy {
     /// Builds the network under `path` for `side × side` images (`side` divisible by 8) and
     /// labels laid out by `layout`: its categorical groups are the factors, its bits (if any)
     /// a square mask whose side divides `side`. Errors name a layout or side that does not fit.
+    /// No factor maps ([`Self::with_maps`]).
     pub fn new(
         path: &nn::Path,
         layout: YLayout,
         side: i64,
         factor_head: FactorHead,
     ) -> ebm_core::Result<Self> {
+        Self::with_maps(path, layout, side, factor_head, &[])
+    }
+
+    /// [`Self::new`] with some categorical groups also drawn as image channels ([`FactorMap`]).
+    /// Errors name a map whose group is not a categorical group of `layout`, is mapped twice, or
+    /// whose `[from, to)` is not an interval within `[0, 1]`.
+    pub fn with_maps(
+        path: &nn::Path,
+        layout: YLayout,
+        side: i64,
+        factor_head: FactorHead,
+        maps: &[FactorMap],
+    ) -> ebm_core::Result<Self> {
+        for (i, m) in maps.iter().enumerate() {
+            let why = if m.group >= layout.groups().len() {
+                Some(format!(
+                    "the layout has {} categorical groups",
+                    layout.groups().len()
+                ))
+            } else if maps[..i].iter().any(|o| o.group == m.group) {
+                Some("the group is mapped twice".to_string())
+            } else if !(0.0 <= m.from && m.from < m.to && m.to <= 1.0) {
+                Some("needs 0 ≤ from < to ≤ 1".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ebm_core::Error::config("factor map", format!("{m:?}"), why));
+            }
+        }
         let bits = layout.bits() as i64;
         let mask_side = (bits as f64).sqrt().round() as i64;
         if bits > 0 && (mask_side * mask_side != bits || side % mask_side != 0) {
@@ -110,7 +160,7 @@ impl MaskCnnEnergy {
         let factor_dim = layout.dim() as i64 - bits;
         // One Conv(c_in, 16, 3) split by input channel, initialised like PyTorch's with the
         // fan-in of the whole convolution.
-        let c_in = if bits > 0 { 2 } else { 1 };
+        let c_in = 1 + i64::from(bits > 0) + maps.len() as i64;
         let init = 1.0 / ((c_in * 9) as f64).sqrt();
         let cfg = |bias: bool| nn::ConvConfig {
             padding: 1,
@@ -127,6 +177,18 @@ impl MaskCnnEnergy {
         };
         let conv0_x = nn::conv2d(path / "conv0_x", 1, 16, 3, cfg(true));
         let conv0_m = (bits > 0).then(|| nn::conv2d(path / "conv0_m", 1, 16, 3, cfg(false)));
+        let conv0_f = (!maps.is_empty())
+            .then(|| nn::conv2d(path / "conv0_f", maps.len() as i64, 16, 3, cfg(false)));
+        let maps = maps
+            .iter()
+            .map(|m| {
+                let table = m
+                    .table(layout.groups()[m.group], side)
+                    .to_device(path.device())
+                    .to_kind(path.kind());
+                (*m, path.add(&format!("map{}", m.group), table, false))
+            })
+            .collect();
         let specs = [
             (16, 32, 4, 2, 1),
             (32, 64, 4, 2, 1),
@@ -171,7 +233,37 @@ impl MaskCnnEnergy {
             head,
             readout,
             unary,
+            maps,
+            conv0_f,
         })
+    }
+
+    /// Whether the CNN reads `y` (a mask channel or factor maps): then the feature stage ends
+    /// after the first convolution's `x` part.
+    fn trunk_reads_y(&self) -> bool {
+        self.conv0_m.is_some() || self.conv0_f.is_some()
+    }
+
+    /// The factor maps' channels `[B, n_maps, side, side]` from the factor columns `[B, D_f]`.
+    fn map_channels(&self, factors: &Tensor) -> Tensor {
+        let b = factors.size()[0];
+        let s = self.side;
+        let parts: Vec<Tensor> = self
+            .maps
+            .iter()
+            .map(|(m, table)| {
+                let cols = self.layout.columns(m.group);
+                let profile = factors
+                    .narrow(1, cols.start as i64, cols.len() as i64)
+                    .to_kind(table.kind())
+                    .matmul(table); // [B, side]
+                match m.axis {
+                    MapAxis::Columns => profile.view([b, 1, 1, s]).expand([b, 1, s, s], false),
+                    MapAxis::Rows => profile.view([b, 1, s, 1]).expand([b, 1, s, s], false),
+                }
+            })
+            .collect();
+        Tensor::cat(&parts, 1)
     }
 
     /// The CNN features `[B, F]` from the first convolution's pre-activation `[B, 16, s, s]`.
@@ -245,11 +337,15 @@ impl JointEnergy for MaskCnnEnergy {
         &self.layout
     }
 
-    /// With a mask: `[conv0_x(x) flattened | u(x)]`, `[B, 16·side² + s_m²]`; without: the CNN
-    /// features.
+    /// With a mask: `[conv0_x(x) flattened | u(x)]`, `[B, 16·side² + s_m²]`; with maps and no
+    /// mask: `conv0_x(x)` flattened; with neither: the CNN features.
     fn features(&self, x: &Tensor) -> Option<Tensor> {
         let x = x.reshape([-1, 1, self.side, self.side]);
         let a = self.conv0_x.forward(&x);
+        if !self.trunk_reads_y() {
+            // The whole CNN is y-independent.
+            return Some(self.trunk_after_conv0(&a));
+        }
         Some(match &self.unary {
             Some(convs) => {
                 let mut u = x.shallow_clone();
@@ -261,25 +357,32 @@ impl JointEnergy for MaskCnnEnergy {
                 }
                 Tensor::cat(&[a.flatten(1, -1), u.flatten(1, -1)], 1)
             }
-            // No mask: the whole CNN is y-independent.
-            None => self.trunk_after_conv0(&a),
+            None => a.flatten(1, -1),
         })
     }
 
     fn log_density_from_features(&self, h: &Tensor, y: &Tensor) -> Tensor {
         let (factors, mask) = self.split(y);
-        match (&self.conv0_m, mask) {
-            (Some(conv), Some(mask)) => {
-                let bits = self.mask_side * self.mask_side;
-                let n = 16 * self.side * self.side;
-                let a = h.narrow(1, 0, n).view([-1, 16, self.side, self.side]);
-                let u = h.narrow(1, n, bits);
-                let mask = mask.to_kind(h.kind());
-                let a = a + conv.forward(&self.mask_channel(&mask));
-                let unary = (u * &mask).sum_dim_intlist(1, false, h.kind());
-                self.head_on(&self.trunk_after_conv0(&a), factors.as_ref()) + unary
-            }
-            _ => self.head_on(h, factors.as_ref()),
+        if !self.trunk_reads_y() {
+            return self.head_on(h, factors.as_ref());
+        }
+        let n = 16 * self.side * self.side;
+        let mut a = h.narrow(1, 0, n).view([-1, 16, self.side, self.side]);
+        let mut unary = None;
+        if let (Some(conv), Some(mask)) = (&self.conv0_m, mask) {
+            let bits = self.mask_side * self.mask_side;
+            let u = h.narrow(1, n, bits);
+            let mask = mask.to_kind(h.kind());
+            a = &a + conv.forward(&self.mask_channel(&mask));
+            unary = Some((u * &mask).sum_dim_intlist(1, false, h.kind()));
+        }
+        if let (Some(conv), Some(f)) = (&self.conv0_f, &factors) {
+            a = &a + conv.forward(&self.map_channels(f).to_kind(h.kind()));
+        }
+        let f = self.head_on(&self.trunk_after_conv0(&a), factors.as_ref());
+        match unary {
+            Some(u) => f + u,
+            None => f,
         }
     }
 }

@@ -126,3 +126,116 @@ fn variants_and_bad_layouts() {
     .is_err());
     assert!(MaskCnnEnergy::new(&vs.root(), layout(), 12, FactorHead::Readout).is_err());
 }
+
+/// A map's stripes: at the sprites' geometry each of 16 bins lights one pixel (bin `k` the
+/// pixel `8 + k` of 32); a coarse map covers the side with disjoint stripes.
+#[test]
+fn map_stripes_are_where_the_geometry_puts_them() {
+    let m = FactorMap {
+        group: 0,
+        axis: MapAxis::Columns,
+        from: 0.25,
+        to: 0.75,
+    };
+    let t = Vec::<f32>::try_from(m.table(16, 32).reshape([-1])).unwrap();
+    for k in 0..16 {
+        let on: Vec<usize> = (0..32).filter(|&j| t[k * 32 + j] > 0.5).collect();
+        assert_eq!(on, vec![8 + k], "bin {k}");
+    }
+    let coarse = FactorMap {
+        from: 0.0,
+        to: 1.0,
+        ..m
+    };
+    let t = coarse.table(4, 8);
+    assert_eq!(t.sum(Kind::Float).double_value(&[]), 8.0);
+    assert_eq!(
+        Vec::<f32>::try_from(t.sum_dim_intlist(0, false, Kind::Float)).unwrap(),
+        vec![1.0; 8]
+    );
+}
+
+/// With position maps (with or without a mask): the feature split stays exact, and the mapped
+/// groups reach the CNN — the readout's per-group centring no longer holds for them (it still
+/// does for the unmapped group), so `f` depends on them beyond one logit per value.
+#[test]
+fn mapped_groups_enter_the_cnn() {
+    for bits in [0, 16] {
+        tch::manual_seed(1);
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        vs.set_kind(Kind::Double);
+        let l = YLayout::new(vec![3, 4, 4], bits).unwrap();
+        let maps = [
+            FactorMap {
+                group: 1,
+                axis: MapAxis::Columns,
+                from: 0.0,
+                to: 1.0,
+            },
+            FactorMap {
+                group: 2,
+                axis: MapAxis::Rows,
+                from: 0.25,
+                to: 0.75,
+            },
+        ];
+        let e =
+            MaskCnnEnergy::with_maps(&vs.root(), l.clone(), 8, FactorHead::Readout, &maps).unwrap();
+        let x = Tensor::randn([4, 1, 8, 8], (Kind::Double, Device::Cpu));
+        let y = YInit::Uniform
+            .sample(&l, 4, Device::Cpu, Kind::Double)
+            .unwrap();
+        let f = e.log_density(&x, &y);
+        let h = e.features(&x).unwrap();
+        assert!(f.allclose(&e.log_density_from_features(&h, &y), 1e-9, 1e-12, false));
+        let yg = y.detach().set_requires_grad(true);
+        let g = Tensor::run_backward(
+            &[e.log_density(&x, &yg).sum(Kind::Double)],
+            &[&yg],
+            false,
+            false,
+        )
+        .pop()
+        .unwrap();
+        let group_sum = |start: i64, len: i64| {
+            g.narrow(1, start, len)
+                .sum_dim_intlist(1, false, Kind::Double)
+                .abs()
+                .max()
+                .double_value(&[])
+        };
+        assert!(group_sum(0, 3) < 1e-9, "the unmapped group stays centred");
+        assert!(
+            group_sum(3, 4) > 1e-9,
+            "group 1 reaches the CNN (bits {bits})"
+        );
+        assert!(
+            group_sum(7, 4) > 1e-9,
+            "group 2 reaches the CNN (bits {bits})"
+        );
+        // The stripe tables are saved with the model but never trained.
+        assert_eq!(vs.trainable_variables().len() + 2, vs.variables().len());
+    }
+}
+
+#[test]
+fn bad_maps_are_refused_with_the_reason() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let map = |group, from, to| FactorMap {
+        group,
+        axis: MapAxis::Rows,
+        from,
+        to,
+    };
+    for (maps, why) in [
+        (vec![map(2, 0.0, 1.0)], "categorical groups"),
+        (vec![map(0, 0.0, 1.0), map(0, 0.0, 0.5)], "twice"),
+        (vec![map(1, 0.5, 0.5)], "from < to"),
+        (vec![map(1, -0.1, 0.5)], "from < to"),
+    ] {
+        let err = MaskCnnEnergy::with_maps(&vs.root(), layout(), 8, FactorHead::Readout, &maps)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(why), "{err}");
+    }
+}

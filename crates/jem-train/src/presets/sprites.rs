@@ -1,6 +1,6 @@
 use super::*;
 use crate::kernels::XSampler;
-use crate::mask_energy::{FactorHead, MaskCnnEnergy};
+use crate::mask_energy::{FactorHead, FactorMap, MapAxis, MaskCnnEnergy};
 use samplers_disc::DmalaConfig;
 
 /// Shape, scale, position x bin, position y bin, then 256 mask bits.
@@ -9,9 +9,35 @@ pub fn layout() -> YLayout {
 }
 
 /// The energy: the mask as an image channel beside `x` in a CNN, the factors read out by
-/// `head` ([`MaskCnnEnergy`]); labels interact.
-pub fn energy(p: &nn::Path, layout: YLayout, head: FactorHead) -> Result<MaskCnnEnergy> {
-    MaskCnnEnergy::new(p, layout, 32, head)
+/// `head` ([`MaskCnnEnergy`]), the groups of `maps` also drawn as image channels; labels
+/// interact.
+pub fn energy(
+    p: &nn::Path,
+    layout: YLayout,
+    head: FactorHead,
+    maps: &[FactorMap],
+) -> Result<MaskCnnEnergy> {
+    MaskCnnEnergy::with_maps(p, layout, 32, head, maps)
+}
+
+/// The two position groups drawn as stripe channels where the sprite's centre lies: the
+/// renderer puts the centre at `16 + 32·pos` pixels of the 64-pixel canvas (`pos ∈ [0, 1]`),
+/// so the 16 bins of each coordinate cover `[1/4, 3/4)` of the side, one pixel per bin at
+/// 32 × 32. Empty for a layout without the four factor groups (the mask-only labels); the
+/// factor groups are shape, scale, position x, position y in every sprites layout.
+pub fn position_maps(layout: &YLayout) -> Vec<FactorMap> {
+    if layout.groups().len() < 4 {
+        return Vec::new();
+    }
+    [(2, MapAxis::Columns), (3, MapAxis::Rows)]
+        .into_iter()
+        .map(|(group, axis)| FactorMap {
+            group,
+            axis,
+            from: 0.25,
+            to: 0.75,
+        })
+        .collect()
 }
 
 /// The paper's method with its dSprites settings (Table 3: lr 1e-5, 40 sweeps, 180 000

@@ -120,12 +120,20 @@ impl<M: JointEnergy> Session<M> {
 }
 
 /// Every label configuration, one-hot `[C, D]` float on `device`, when the configuration asks
-/// for the Rao-Blackwellised negative phase.
+/// for the Rao-Blackwellised negative phase. Also refuses settings that the layout cannot
+/// serve (run at construction and on resume).
 fn enumerated_labels(
     config: &TrainConfig,
     layout: &YLayout,
     device: Device,
 ) -> Result<Option<Tensor>> {
+    if config.conditional_negatives > 0.0 && layout.groups().is_empty() {
+        return Err(ebm_core::Error::config(
+            "conditional_negatives",
+            config.conditional_negatives,
+            "clamps the categorical groups, and this layout has none",
+        ));
+    }
     match config.negative_labels {
         NegativeLabels::Sampled => Ok(None),
         NegativeLabels::Expected => {

@@ -85,7 +85,31 @@ impl<M: JointEnergy> Trainer<M> {
                 x0 = select_rows(&m, &x_data, &x0);
                 y0 = select_rows(&m, &y_q0, &y0);
             }
-            let state = JointState::new_trusted(&self.model, &x0, &y0)?;
+            let mut fixed = None;
+            if cfg.conditional_negatives > 0.0 && b == cfg.batch_size {
+                // Conditional negatives: some chains take this batch's categorical groups,
+                // clamped (`conditional_negatives`); their bits and `x` move.
+                let m = Tensor::rand([b], (Kind::Float, self.device))
+                    .lt(cfg.conditional_negatives)
+                    .view([-1, 1]);
+                let groups = self.layout.groups().len() as i64;
+                let vars = self.layout.num_vars() as i64;
+                let is_group = Tensor::arange(vars, (Kind::Int64, self.device))
+                    .lt(groups)
+                    .view([1, -1]);
+                let f = m.logical_and(&is_group); // [b, V]
+                let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
+                let take = cols.expand_var_mask(&f); // [b, D]
+                y0 = y_pos
+                    .narrow(0, 0, b)
+                    .to_kind(y0.kind())
+                    .where_self(&take, &y0);
+                fixed = Some(f);
+            }
+            let mut state = JointState::new_trusted(&self.model, &x0, &y0)?;
+            if let Some(f) = &fixed {
+                state = state.with_fixed_y(f)?;
+            }
             let mut diag = SweepDiagnostics::default();
             let state = self
                 .sampler()?
