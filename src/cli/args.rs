@@ -8,9 +8,11 @@ use std::path::PathBuf;
 /// Flags every example accepts, spelled the same everywhere.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Directory for the resolved config, metrics, figures and checkpoints.
-    #[arg(long, default_value = "runs/default")]
-    pub out_dir: PathBuf,
+    /// Directory for the resolved config, metrics, figures and checkpoints. Default:
+    /// `runs/default`; on `--resume`, the resumed run's own folder. Read it with
+    /// [`out_dir`](Self::out_dir).
+    #[arg(long = "out-dir")]
+    pub out_dir_flag: Option<PathBuf>,
     /// Hyper-parameter preset: `default` (fast), `paper` (the paper's table, verbatim) or
     /// `tiny` (seconds; smoke tests only); dSprites also `conditional` (the paper's CNN with
     /// an extra conditional term of weight 1, the previous default) and `paper-objective` (the
@@ -255,13 +257,78 @@ impl CommonArgs {
         Ok((device, config))
     }
 
+    /// The run's folder: `--out-dir` if given; else, on `--resume DIR`, the resumed run's
+    /// folder (the nearest of `DIR` and the two folders above it that holds `config.json` or
+    /// `checkpoints/`, so that a run folder, its `checkpoints/` or one checkpoint can be
+    /// given); else `runs/default`.
+    pub fn out_dir(&self) -> PathBuf {
+        if let Some(d) = &self.out_dir_flag {
+            return d.clone();
+        }
+        match &self.resume {
+            Some(r) => r
+                .ancestors()
+                .take(3)
+                .find(|d| d.join("config.json").is_file() || d.join("checkpoints").is_dir())
+                .unwrap_or(r)
+                .to_path_buf(),
+            None => PathBuf::from("runs/default"),
+        }
+    }
+
     /// Creates the output directory.
     pub fn prepare_out_dir(&self) -> Result<()> {
-        fs::create_dir_all(&self.out_dir)
-            .with_context(|| format!("cannot create {}", self.out_dir.display()))
+        let d = self.out_dir();
+        fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))
     }
     /// `OUT_DIR/checkpoints`.
     pub fn checkpoint_dir(&self) -> PathBuf {
-        self.out_dir.join("checkpoints")
+        self.out_dir().join("checkpoints")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    fn out_dir(args: &[&str]) -> PathBuf {
+        Cli::try_parse_from([&["x"], args].concat())
+            .unwrap()
+            .common
+            .out_dir()
+    }
+
+    /// `--resume` writes into the resumed run's folder unless `--out-dir` says otherwise,
+    /// whichever of the run folder, its `checkpoints/` or one checkpoint is given.
+    #[test]
+    fn a_resumed_run_writes_into_its_own_folder() {
+        let run = tempfile::tempdir().unwrap();
+        let ckpt = run.path().join("checkpoints").join("ckpt-00000004");
+        fs::create_dir_all(&ckpt).unwrap();
+        fs::write(run.path().join("config.json"), "{}").unwrap();
+        for given in [
+            run.path().to_path_buf(),
+            run.path().join("checkpoints"),
+            ckpt.clone(),
+        ] {
+            assert_eq!(
+                out_dir(&["--resume", given.to_str().unwrap()]),
+                run.path(),
+                "{}",
+                given.display()
+            );
+        }
+        assert_eq!(
+            out_dir(&["--resume", ckpt.to_str().unwrap(), "--out-dir", "elsewhere"]),
+            PathBuf::from("elsewhere")
+        );
+        assert_eq!(out_dir(&[]), PathBuf::from("runs/default"));
     }
 }

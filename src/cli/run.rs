@@ -40,9 +40,9 @@ pub fn train<M: JointEnergy, D: DataSource>(
     let rank = group.as_ref().map_or(0, |g| g.rank());
     let world = group.as_ref().map_or(1, |g| g.world_size());
     let out_dir = if rank == 0 {
-        c.out_dir.clone()
+        c.out_dir()
     } else {
-        c.out_dir.join(format!("rank{rank}"))
+        c.out_dir().join(format!("rank{rank}"))
     };
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
@@ -122,7 +122,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
         t.langevin.noise_scale,
         t.langevin.to_paper().0,
         t.langevin.to_paper().1,
-        c.out_dir.display()
+        c.out_dir().display()
     );
     let mut observer = RunObserver::new(&out_dir, t.iterations, trainer.iteration())?;
     let ckpt = out_dir.join("checkpoints");
@@ -168,7 +168,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
                 .as_ref()
                 .map_or("not written".into(), |p| p.display().to_string()),
             args.join(" "),
-            c.out_dir.display()
+            c.out_dir().display()
         );
         std::process::exit(130);
     }
@@ -288,7 +288,7 @@ pub fn finish(
         .changes_training()
         && c.missing_labels == 0.0;
     let health = expect.check(&values, bars_apply);
-    let ckpt = c.out_dir.join("checkpoints");
+    let ckpt = c.out_dir().join("checkpoints");
     let last_healthy = jem_train::checkpoint::newest_healthy(&ckpt).ok().flatten();
     if let Some(obj) = final_metrics.as_object_mut() {
         obj.insert("healthy".into(), health.healthy.into());
@@ -300,7 +300,7 @@ pub fn finish(
             serde_json::to_value(&last_healthy)?,
         );
     }
-    write_json(&c.out_dir.join("metrics.json"), &final_metrics)?;
+    write_json(&c.out_dir().join("metrics.json"), &final_metrics)?;
     let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
     println!("\n| metric | value |\n| --- | --- |");
     println!(
@@ -318,7 +318,7 @@ pub fn finish(
     println!("| iterations | {} |", summary.iterations);
     println!("| train seconds | {:.1} |", summary.train_seconds);
     println!("| total seconds (with evaluation and figures) | {total_seconds:.1} |");
-    println!("\nresults in {}", c.out_dir.display());
+    println!("\nresults in {}", c.out_dir().display());
     if health.passed() {
         return Ok(());
     }

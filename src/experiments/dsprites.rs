@@ -162,7 +162,7 @@ pub fn run(args: Args) -> Result<()> {
         extra,
         Some(judge),
     )?;
-    let figs = figures(&trainer, &c.out_dir)?;
+    let figs = figures(&trainer, &c.out_dir())?;
     crate::cli::run::finish(
         "dsprites",
         example_default,

@@ -197,7 +197,7 @@ pub fn run(args: Args) -> Result<()> {
         extra,
         Some(judge),
     )?;
-    let figs = figures(&trainer, &c.out_dir, &test.x, args.inpaint)?;
+    let figs = figures(&trainer, &c.out_dir(), &test.x, args.inpaint)?;
     crate::cli::run::finish(
         "mnist",
         example_default,

@@ -206,8 +206,8 @@ pub fn run(args: Args) -> Result<()> {
     .context("cannot build the sprites")?;
     if let Some(seconds) = args.baseline_seconds {
         let r = train_mask_baseline(&data, seconds, config.seed, device)?;
-        std::fs::create_dir_all(&c.out_dir)?;
-        let path = c.out_dir.join("baseline.json");
+        std::fs::create_dir_all(&c.out_dir())?;
+        let path = c.out_dir().join("baseline.json");
         let json = serde_json::json!({
             "model": "per-pixel CNN classifier of the mask (discriminative reference; not a joint model)",
             "seed": config.seed, "mask_observed": args.mask_observed,
@@ -358,7 +358,7 @@ pub fn run(args: Args) -> Result<()> {
         &test,
         zero.as_ref(),
         args.labels,
-        &c.out_dir,
+        &c.out_dir(),
     )?;
     crate::cli::run::finish(
         "sprites",

@@ -167,7 +167,7 @@ pub fn run(args: Args) -> Result<()> {
         extra,
         Some(crate::judges::toy(per_value)),
     )?;
-    let figs = figures(&trainer, &c.out_dir, &mut data)?;
+    let figs = figures(&trainer, &c.out_dir(), &mut data)?;
     crate::cli::run::finish(
         "toy",
         true,
