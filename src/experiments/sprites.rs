@@ -206,7 +206,7 @@ pub fn run(args: Args) -> Result<()> {
     .context("cannot build the sprites")?;
     if let Some(seconds) = args.baseline_seconds {
         let r = train_mask_baseline(&data, seconds, config.seed, device)?;
-        std::fs::create_dir_all(&c.out_dir())?;
+        std::fs::create_dir_all(c.out_dir())?;
         let path = c.out_dir().join("baseline.json");
         let json = serde_json::json!({
             "model": "per-pixel CNN classifier of the mask (discriminative reference; not a joint model)",
