@@ -13,6 +13,9 @@ pub struct CommonArgs {
     /// [`out_dir`](Self::out_dir).
     #[arg(long = "out-dir")]
     pub out_dir_flag: Option<PathBuf>,
+    /// [`out_dir`](Self::out_dir), resolved once (it looks at the resumed run's files).
+    #[arg(skip)]
+    resolved_out_dir: std::sync::OnceLock<PathBuf>,
     /// Hyper-parameter preset: `default` (fast), `paper` (the paper's table, verbatim) or
     /// `tiny` (seconds; smoke tests only); dSprites also `conditional` (the paper's CNN with
     /// an extra conditional term of weight 1, the previous default) and `paper-objective` (the
@@ -262,18 +265,22 @@ impl CommonArgs {
     /// `checkpoints/`, so that a run folder, its `checkpoints/` or one checkpoint can be
     /// given); else `runs/default`.
     pub fn out_dir(&self) -> PathBuf {
-        if let Some(d) = &self.out_dir_flag {
-            return d.clone();
-        }
-        match &self.resume {
-            Some(r) => r
-                .ancestors()
-                .take(3)
-                .find(|d| d.join("config.json").is_file() || d.join("checkpoints").is_dir())
-                .unwrap_or(r)
-                .to_path_buf(),
-            None => PathBuf::from("runs/default"),
-        }
+        self.resolved_out_dir
+            .get_or_init(|| {
+                if let Some(d) = &self.out_dir_flag {
+                    return d.clone();
+                }
+                match &self.resume {
+                    Some(r) => r
+                        .ancestors()
+                        .take(3)
+                        .find(|d| d.join("config.json").is_file() || d.join("checkpoints").is_dir())
+                        .unwrap_or(r)
+                        .to_path_buf(),
+                    None => PathBuf::from("runs/default"),
+                }
+            })
+            .clone()
     }
 
     /// Creates the output directory.

@@ -1,6 +1,6 @@
 //! Checkpoints: writing one atomically and resuming a run from one.
 
-use super::{build_pair, enumerated_labels, RunState, Trainer};
+use super::{build_pair, check_layout, enumerated_labels, RunState, Trainer};
 use crate::buffer::ReplayBuffer;
 use crate::checkpoint;
 use crate::overrides::Overrides;
@@ -74,6 +74,7 @@ impl<M: JointEnergy> Trainer<M> {
         )?;
         let layout = model.y_layout().clone();
         let (x_init, buffer) = read_chains(ckpt, device, &layout, &state.y_init)?;
+        check_layout(&config, &layout)?;
         let all_y = enumerated_labels(&config, &layout, device)?;
         Ok(Self {
             device,

@@ -119,14 +119,9 @@ impl<M: JointEnergy> Session<M> {
     }
 }
 
-/// Every label configuration, one-hot `[C, D]` float on `device`, when the configuration asks
-/// for the Rao-Blackwellised negative phase. Also refuses settings that the layout cannot
-/// serve (run at construction and on resume).
-fn enumerated_labels(
-    config: &TrainConfig,
-    layout: &YLayout,
-    device: Device,
-) -> Result<Option<Tensor>> {
+/// Refuses settings that the model's label layout cannot serve (at construction and on
+/// resume; [`TrainConfig::validate`] checks what needs no layout).
+fn check_layout(config: &TrainConfig, layout: &YLayout) -> Result<()> {
     if config.conditional_negatives > 0.0 && layout.groups().is_empty() {
         return Err(ebm_core::Error::config(
             "conditional_negatives",
@@ -134,6 +129,16 @@ fn enumerated_labels(
             "clamps the categorical groups, and this layout has none",
         ));
     }
+    Ok(())
+}
+
+/// Every label configuration, one-hot `[C, D]` float on `device`, when the configuration asks
+/// for the Rao-Blackwellised negative phase.
+fn enumerated_labels(
+    config: &TrainConfig,
+    layout: &YLayout,
+    device: Device,
+) -> Result<Option<Tensor>> {
     match config.negative_labels {
         NegativeLabels::Sampled => Ok(None),
         NegativeLabels::Expected => {
@@ -189,6 +194,7 @@ impl<M: JointEnergy> Trainer<M> {
         };
         let buffer = ReplayBuffer::new(config.buffer_size, &x_init, &y_init, &layout)?;
         let adam = optimizer(&vs, &config)?;
+        check_layout(&config, &layout)?;
         let all_y = enumerated_labels(&config, &layout, device)?;
         Ok(Self {
             device,

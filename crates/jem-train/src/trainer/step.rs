@@ -92,11 +92,7 @@ impl<M: JointEnergy> Trainer<M> {
                 let m = Tensor::rand([b], (Kind::Float, self.device))
                     .lt(cfg.conditional_negatives)
                     .view([-1, 1]);
-                let groups = self.layout.groups().len() as i64;
-                let vars = self.layout.num_vars() as i64;
-                let is_group = Tensor::arange(vars, (Kind::Int64, self.device))
-                    .lt(groups)
-                    .view([1, -1]);
+                let is_group = group_variables(&self.layout, self.device).view([1, -1]);
                 let f = m.logical_and(&is_group); // [b, V]
                 let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
                 let take = cols.expand_var_mask(&f); // [b, D]
@@ -127,7 +123,7 @@ impl<M: JointEnergy> Trainer<M> {
                 })?;
                 let groups = self.layout.groups().len() as i64;
                 let vars = self.layout.num_vars() as i64;
-                let is_bit = Tensor::arange(vars, (Kind::Int64, self.device)).ge(groups);
+                let is_bit = group_variables(&self.layout, self.device).logical_not();
                 let fixed: Vec<Option<Tensor>> = if cfg.cond_split && groups > 0 && groups < vars {
                     vec![Some(is_bit.shallow_clone()), Some(is_bit.logical_not())]
                 } else {
@@ -330,4 +326,10 @@ impl<M: JointEnergy> Trainer<M> {
         }
         Ok(())
     }
+}
+
+/// `[V]` bool on `device`: which label variables of `layout` are categorical groups (they come
+/// before the bits).
+fn group_variables(layout: &ebm_core::YLayout, device: tch::Device) -> Tensor {
+    Tensor::arange(layout.num_vars() as i64, (Kind::Int64, device)).lt(layout.groups().len() as i64)
 }
