@@ -898,6 +898,58 @@ fn conditional_negatives_clamp_the_batch_labels() {
     }
 }
 
+/// `conditional_reinit_prob = 1`: every conditional chain starts from `p₀(x)`, not from its
+/// buffer state. With a Langevin step too small to move `x`, a slot written back by a buffer
+/// chain keeps its `x`; a restarted one holds a fresh draw from noise. Its labels stay clamped.
+#[test]
+fn conditional_chains_restart_from_noise() {
+    let _rng = rng_lock();
+    let l = layout();
+    let (x, _, _) = batch(0, 16, false);
+    let values = Tensor::from_slice(&[1i64, 2]).view([1, 2]).repeat([16, 1]);
+    let y = l.encode(&values, Kind::Float).unwrap();
+    let target = l.encode(&values.narrow(0, 0, 1), Kind::Float).unwrap();
+    let restarted = |p: f64| {
+        let mut t = new_trainer(TrainConfig {
+            conditional_negatives: 1.0,
+            conditional_reinit_prob: p,
+            reinit_prob: 0.0,
+            langevin: samplers_cont_config(),
+            ..tiny_config()
+        });
+        let before = t.buffer().x.copy();
+        t.step(&Batch::labelled(&x, &y)).unwrap();
+        let changed = (t.buffer().x.copy() - before)
+            .abs()
+            .amax(&[1i64][..], false)
+            .gt(1e-3);
+        let n = i64::try_from(changed.sum(Kind::Int64)).unwrap();
+        let hit = t.buffer().y.eq_tensor(&target).all_dim(1, false);
+        let kept = i64::try_from(changed.logical_and(&hit).sum(Kind::Int64)).unwrap();
+        (n, kept, t.config().objective_summary())
+    };
+    let (n, kept, objective) = restarted(1.0);
+    assert!(n >= 8, "only {n} slots hold a fresh x");
+    assert_eq!(kept, n, "a restarted chain left the batch's labels");
+    assert!(objective.contains("restarted from p0(x)"), "{objective}");
+    let (n, _, _) = restarted(0.0);
+    assert_eq!(n, 0, "{n} buffer chains jumped without a restart");
+    for bad in [
+        TrainConfig {
+            conditional_negatives: 0.5,
+            conditional_reinit_prob: -0.1,
+            ..tiny_config()
+        },
+        TrainConfig {
+            conditional_reinit_prob: 0.5,
+            ..tiny_config()
+        },
+    ] {
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("conditional_reinit_prob"), "{err}");
+    }
+}
+
 fn samplers_cont_config() -> samplers_cont::LangevinConfig {
     samplers_cont::LangevinConfig {
         step_size: 1e-12,

@@ -56,6 +56,13 @@ pub struct TrainConfig {
     /// paper; **not in the paper**). Needs a layout with categorical groups, the sampled
     /// negative phase and `cond_batch_size = 0`.
     pub conditional_negatives: f64,
+    /// Probability that a conditional chain (`conditional_negatives`) starts afresh from
+    /// `p₀(x) q₀(bits)`, its groups clamped as always, instead of from its replay-buffer state:
+    /// a short-run chain from noise that must build the clamped sprite where the labels say —
+    /// the start of conditional generation from noise. Buffer chains whose `x` already shows
+    /// something else teach "not here"; fresh chains teach the nucleation. 0 = off (the
+    /// buffer's own `reinit_prob` still applies); **not in the paper**.
+    pub conditional_reinit_prob: f64,
     /// Clip the global L2 norm of the parameter gradient to this value before each Adam step
     /// (0 = off, the paper's setting; the authors' joint code offers it as an option).
     pub clip_grad: f64,
@@ -184,6 +191,7 @@ impl Default for TrainConfig {
             l2_energy: 0.0,
             data_noise: 0.0,
             conditional_negatives: 0.0,
+            conditional_reinit_prob: 0.0,
             clip_grad: 0.0,
             label_lr_scale: 1.0,
             cond_weight: 0.0,
@@ -304,6 +312,20 @@ impl TrainConfig {
                 "conditional_negatives",
                 self.conditional_negatives,
                 "needs negative_labels = sampled and cond_batch_size = 0",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.conditional_reinit_prob) {
+            return Err(Error::config(
+                "conditional_reinit_prob",
+                self.conditional_reinit_prob,
+                "must be in [0, 1]",
+            ));
+        }
+        if self.conditional_reinit_prob > 0.0 && self.conditional_negatives == 0.0 {
+            return Err(Error::config(
+                "conditional_reinit_prob",
+                self.conditional_reinit_prob,
+                "restarts conditional chains: needs conditional_negatives > 0",
             ));
         }
         check_non_negative("clip_grad", self.clip_grad)?;

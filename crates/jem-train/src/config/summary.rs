@@ -23,6 +23,12 @@ impl TrainConfig {
                 self.conditional_negatives,
                 self.conditional_negatives
             );
+            if self.conditional_reinit_prob > 0.0 {
+                s.push_str(&format!(
+                    " (conditional chains restarted from p0(x) q0(bits) with probability {})",
+                    self.conditional_reinit_prob
+                ));
+            }
         }
         if self.cond_weight > 0.0 && self.cond_steps > 0 {
             s.push_str(&format!(

@@ -96,6 +96,19 @@ impl<M: JointEnergy> Trainer<M> {
                 let f = m.logical_and(&is_group); // [b, V]
                 let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
                 let take = cols.expand_var_mask(&f); // [b, D]
+                if cfg.conditional_reinit_prob > 0.0 {
+                    // Some conditional chains start afresh from p₀(x) q₀(bits).
+                    let fresh = Tensor::rand([b], (Kind::Float, self.device))
+                        .lt(cfg.conditional_reinit_prob)
+                        .logical_and(&m.view([-1]));
+                    let x_noise = self.ema.x_init.sample(b).to_kind(x0.kind());
+                    let y_noise =
+                        self.ema
+                            .y_init
+                            .sample(&self.layout, b, self.device, y0.kind())?;
+                    x0 = select_rows(&fresh, &x_noise, &x0);
+                    y0 = select_rows(&fresh, &y_noise, &y0);
+                }
                 y0 = y_pos
                     .narrow(0, 0, b)
                     .to_kind(y0.kind())
