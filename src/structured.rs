@@ -190,6 +190,16 @@ pub struct EvalSet {
 }
 
 impl EvalSet {
+    /// The same tensors, shared (no copy).
+    pub fn shallow_clone(&self) -> Self {
+        Self {
+            x: self.x.shallow_clone(),
+            y: self.y.shallow_clone(),
+            factors: self.factors.shallow_clone(),
+            masks: self.masks.shallow_clone(),
+        }
+    }
+
     /// The first `max` images of the validation split, the test split or the zero-shot split.
     pub fn of(
         data: &mut StructuredSprites,

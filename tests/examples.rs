@@ -731,6 +731,44 @@ fn the_own_data_tutorial_runs_end_to_end() {
     assert!(out.path().join("checkpoints").is_dir());
 }
 
+/// A new dataset is one `Experiment` written outside the library (`own_experiment`): the
+/// library's driver trains it from its own preset (the four clusters are learned: accuracy ≥
+/// 0.95 both ways), records it under its own name, resumes it and refuses a preset it lacks.
+#[test]
+fn an_experiment_written_outside_the_library_gets_the_whole_command_line() {
+    let out = tempfile::tempdir().unwrap();
+    let m = run_ok("own_experiment", &[], out.path());
+    for key in ["energy_accuracy", "sample_accuracy"] {
+        assert!(m[key].as_f64().unwrap() >= 0.95, "{key} in {m}");
+    }
+    assert_eq!(m["iterations"], 300);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["experiment"], "four-clusters");
+    assert_eq!(
+        config["train"]["l2_energy"], 0.1,
+        "the experiment's own preset"
+    );
+    let resumed = Command::new(example("own_experiment"))
+        .args(["--device", "cpu", "--iterations", "320", "--resume"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(metrics(out.path())["iterations"], 320);
+    let o = run_example("own_experiment", &["--preset", "paper"], out.path());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("expected default or tiny"),
+        "{err}"
+    );
+}
+
 /// `--validation N`: the evaluation during training reads N examples carved from the training
 /// data (`split: "validation"` in `metrics.jsonl`), the final one the test split.
 #[test]

@@ -211,10 +211,16 @@ impl CommonArgs {
             .clone()
     }
 
-    /// The preset of [`preset`](Self::preset) of `experiment` (`jem_train::presets`), with
-    /// the overriding flags applied.
+    /// The preset of [`preset`](Self::preset) of the built-in `experiment`
+    /// (`jem_train::presets`), with the overriding flags applied ([`resolve`](Self::resolve)).
     pub fn resolve_config(&self, experiment: &str) -> Result<jem_train::TrainConfig> {
-        let mut config = jem_train::presets::lookup(experiment, &self.preset())?;
+        self.resolve(jem_train::presets::lookup(experiment, &self.preset())?)
+    }
+
+    /// `preset` (the configuration [`preset`](Self::preset) names) with the flags applied:
+    /// `--config`, then `--set` (fresh runs), then the single-setting flags.
+    pub fn resolve(&self, preset: jem_train::TrainConfig) -> Result<jem_train::TrainConfig> {
+        let mut config = preset;
         if self.resume.is_some() && self.config.is_some() {
             anyhow::bail!(
                 "--config configures a fresh run; on --resume the run keeps its configuration \

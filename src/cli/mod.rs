@@ -1,6 +1,6 @@
 //! The command-line driver of the experiments (feature `cli`, on by default): the common flags,
-//! the run directory, progress reporting, the training driver ([`run`]) and PNG plots
-//! ([`plot`]). The layered crates (`ebm-core`, the samplers, `mwg`, `jem-train`, `ebm-data`)
+//! the run directory, progress reporting, the [`Experiment`] trait with its driver
+//! ([`experiment::run`]) and PNG plots ([`plot`]). The layered crates (`ebm-core`, the samplers, `mwg`, `jem-train`, `ebm-data`)
 //! never depend on clap, indicatif or image; only this facade does, and only with `cli`.
 
 /// `eprintln!` in one write. The standard error stream is unbuffered and `eprintln!` writes a
@@ -18,12 +18,14 @@ macro_rules! say {
 
 mod args;
 mod energy_arg;
+pub mod experiment;
 mod observer;
 pub mod plot;
 pub mod run;
 
 pub use args::CommonArgs;
 pub use energy_arg::EnergyArg;
+pub use experiment::{Evaluation, Experiment, Splits};
 pub use observer::RunObserver;
 
 use anyhow::{Context, Result};

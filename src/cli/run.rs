@@ -226,11 +226,13 @@ pub fn train<M: JointEnergy, D: DataSource>(
 /// a message naming what failed and exits: status 3 for an unhealthy run (a metric under its
 /// floor), 4 for a healthy run of the default preset that misses one of its bars.
 /// `example_default`: the example's own choices (energy, data set) are those the preset
-/// was measured with, so its bars apply when no training setting was changed either.
+/// was measured with, so the bars of `expect` apply when no training setting was changed
+/// either.
 #[allow(clippy::too_many_arguments)]
 pub fn finish(
     experiment: &str,
     example_default: bool,
+    expect: &jem_train::health::Expectations,
     c: &CommonArgs,
     config: &TrainConfig,
     metrics: &EvalMetrics,
@@ -267,7 +269,6 @@ pub fn finish(
             obj.extend(more);
         }
     }
-    let expect = jem_train::presets::expectations(experiment, &c.preset())?;
     let values: std::collections::BTreeMap<String, f64> = final_metrics
         .as_object()
         .map(|o| {

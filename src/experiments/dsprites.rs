@@ -14,15 +14,15 @@
 //! position bins 0, 3, 6, 9, 12, 15; Figs. 3, 17–19), `conditional_on_y.png` (columns-by-rows
 //! for the vertical bins; Figs. 20–22), `unconditional_samples.png` (Fig. 23); the test-time
 //! chains that draw them start as `--gen-start` says (default preset: matching replay states).
-use crate::cli::{plot, CommonArgs, EnergyArg};
+use crate::cli::{plot, CommonArgs, EnergyArg, Experiment, Splits};
+use crate::say;
 use anyhow::{Context, Result};
 use ebm_core::{seed_everything, JointEnergy};
 use ebm_data::judge::SpriteJudge;
 use ebm_data::{DSprites, DSpritesConfig, DataSource};
-use jem_train::Trainer;
+use jem_train::{presets, Architecture, Judge, TrainConfig, Trainer};
 use std::path::PathBuf;
-use std::time::Instant;
-use tch::nn;
+use tch::{nn, Device};
 
 /// The experiment's command line: the common flags and its own.
 #[derive(clap::Parser, Debug)]
@@ -79,99 +79,166 @@ fn figures<M: JointEnergy>(t: &Trainer<M>, out: &std::path::Path) -> Result<Vec<
     ])
 }
 
-/// Trains and evaluates the experiment as `args` say (what the example's `main` does).
-pub fn run(args: Args) -> Result<()> {
-    let c = &args.common;
-    let (device, mut config) = c.start("dsprites")?;
-    // The default preset was measured with JEM's label readout; the others with the paper's.
-    let preset_default = if matches!(c.preset().as_str(), "default" | "tiny") {
-        EnergyArg::Logit
-    } else {
-        EnergyArg::Cnn
-    };
-    let (energy, energy_label) = EnergyArg::choose(
-        "dsprites",
-        args.energy,
-        c,
-        &mut config,
-        preset_default,
-        EnergyArg::Cnn,
-    )?;
-    let example_default = energy == preset_default;
-    let architecture = match energy {
-        EnergyArg::Cnn => jem_train::Architecture::DspritesCnn,
-        EnergyArg::Logit => jem_train::Architecture::DspritesLogit,
-        EnergyArg::Mlp => {
+/// The experiment as a library value ([`Experiment`]), from its command line.
+pub struct DSpritesExperiment {
+    args: Args,
+    /// The network, chosen in `configure` (flag, resumed run or preset).
+    energy: EnergyArg,
+    energy_label: String,
+    preset_default: EnergyArg,
+    judge_per_bin: i64,
+}
+
+impl DSpritesExperiment {
+    /// The experiment as `args` say (their common flags are passed to the driver apart).
+    pub fn new(args: Args) -> Self {
+        Self {
+            energy: EnergyArg::Logit,
+            energy_label: String::new(),
+            preset_default: EnergyArg::Logit,
+            judge_per_bin: args.judge_per_bin,
+            args,
+        }
+    }
+
+    fn architecture_of(energy: EnergyArg) -> Architecture {
+        match energy {
+            EnergyArg::Logit => Architecture::DspritesLogit,
+            // `configure` refuses `mlp`.
+            EnergyArg::Cnn | EnergyArg::Mlp => Architecture::DspritesCnn,
+        }
+    }
+}
+
+impl Experiment for DSpritesExperiment {
+    type Energy = Box<dyn JointEnergy>;
+    type Data = DSprites;
+
+    fn name(&self) -> &str {
+        "dsprites"
+    }
+
+    fn configure(&mut self, c: &CommonArgs, config: &mut TrainConfig) -> Result<()> {
+        // The default preset was measured with JEM's label readout; the others with the
+        // paper's.
+        self.preset_default = if matches!(c.preset().as_str(), "default" | "tiny") {
+            EnergyArg::Logit
+        } else {
+            EnergyArg::Cnn
+        };
+        (self.energy, self.energy_label) = EnergyArg::choose(
+            "dsprites",
+            self.args.energy,
+            c,
+            config,
+            self.preset_default,
+            EnergyArg::Cnn,
+        )?;
+        if self.energy == EnergyArg::Mlp {
             anyhow::bail!("--energy mlp is not available for dSprites (cnn or logit)")
         }
-    };
-    let cfg = DSpritesConfig {
-        missing_fraction: c.missing_labels,
-        ..Default::default()
-    };
-    let mut data =
-        DSprites::new(args.data_file.as_deref(), cfg).context("cannot load the dSprites data")?;
-    seed_everything(jem_train::presets::setup_seed(config.seed));
-    let test = data.test_set(i64::MAX, device)?;
-    // `--validation N`: evaluations during training on N examples carved from the training data.
-    let validation = match c.validation {
-        0 => None,
-        n => {
-            data.hold_out_validation(n, crate::cli::VALIDATION_SEED)?;
-            Some(data.validation_set(i64::MAX, device)?)
+        if presets::is_smoke_test(config) {
+            self.judge_per_bin = 1;
         }
-    };
-    let started = Instant::now();
-    let judge = SpriteJudge::fit(&data.train().intensities(), &data.train().labels, 16)?;
-    let real = judge.read(&data.test().intensities())?;
-    // The judge's reading of the real test images, on both coordinates (the smaller is kept).
-    let mut within = [0.0; 2];
-    for (g, w) in within.iter_mut().enumerate() {
-        let real_bins: Vec<i64> = Vec::<i64>::try_from(data.test().labels.select(1, g as i64))?;
-        *w = SpriteJudge::conditional_score(&real, g, &real_bins).within_one;
+        Ok(())
     }
-    let real_within_one = within[0].min(within[1]);
-    eprintln!(
-        "dsprites: position judge on the real test images: {:.4} / {:.4} within ±1 bin (x / y)",
-        within[0], within[1]
-    );
-    let per_bin = if jem_train::presets::is_smoke_test(&config) {
-        1
-    } else {
-        args.judge_per_bin
-    };
-    let extra = serde_json::json!({
-        "data_file": args.data_file, "judge_per_bin": per_bin, "energy": energy,
-    });
-    let judge = crate::judges::sprites(judge, per_bin, 8 * per_bin, real_within_one);
-    let (trainer, metrics, summary) = crate::cli::run::train(
-        "dsprites",
-        c,
-        device,
-        config,
-        &mut data,
-        &test,
-        validation.as_ref(),
-        (true, true),
-        |p: &nn::Path| {
-            architecture
-                .build(p)
-                .expect("the built-in dSprites networks build without error")
-        },
-        Some(architecture.clone()),
-        extra,
-        Some(judge),
-    )?;
-    let figs = figures(&trainer, &c.out_dir())?;
-    crate::cli::run::finish(
-        "dsprites",
-        example_default,
-        c,
-        trainer.config(),
-        &metrics,
-        &summary,
-        started.elapsed().as_secs_f64(),
-        &figs,
-        serde_json::json!({ "energy": energy_label }),
-    )
+
+    fn data(
+        &mut self,
+        c: &CommonArgs,
+        config: &TrainConfig,
+        device: Device,
+    ) -> Result<Splits<DSprites>> {
+        let cfg = DSpritesConfig {
+            missing_fraction: c.missing_labels,
+            ..Default::default()
+        };
+        let mut train = DSprites::new(self.args.data_file.as_deref(), cfg)
+            .context("cannot load the dSprites data")?;
+        seed_everything(presets::setup_seed(config.seed));
+        let test = train.test_set(i64::MAX, device)?;
+        // `--validation N`: evaluations during training on N examples carved from the
+        // training data.
+        let validation = match c.validation {
+            0 => None,
+            n => {
+                train.hold_out_validation(n, crate::cli::VALIDATION_SEED)?;
+                Some(train.validation_set(i64::MAX, device)?)
+            }
+        };
+        Ok(Splits {
+            train,
+            test,
+            validation,
+        })
+    }
+
+    fn network(&self, p: &nn::Path) -> ebm_core::Result<Box<dyn JointEnergy>> {
+        Self::architecture_of(self.energy).build(p)
+    }
+
+    fn architecture(&self) -> Option<Architecture> {
+        Some(Self::architecture_of(self.energy))
+    }
+
+    fn judge(
+        &mut self,
+        _: &CommonArgs,
+        _: &TrainConfig,
+        splits: &mut Splits<DSprites>,
+        _: Device,
+    ) -> Result<Option<Judge<Box<dyn JointEnergy>>>> {
+        let data = &splits.train;
+        let judge = SpriteJudge::fit(&data.train().intensities(), &data.train().labels, 16)?;
+        let real = judge.read(&data.test().intensities())?;
+        // The judge's reading of the real test images, on both coordinates (the smaller is
+        // kept).
+        let mut within = [0.0; 2];
+        for (g, w) in within.iter_mut().enumerate() {
+            let real_bins: Vec<i64> = Vec::<i64>::try_from(data.test().labels.select(1, g as i64))?;
+            *w = SpriteJudge::conditional_score(&real, g, &real_bins).within_one;
+        }
+        say!(
+            "dsprites: position judge on the real test images: {:.4} / {:.4} within ±1 bin (x / y)",
+            within[0],
+            within[1]
+        );
+        let n = self.judge_per_bin;
+        Ok(Some(crate::judges::sprites(
+            judge,
+            n,
+            8 * n,
+            within[0].min(within[1]),
+        )))
+    }
+
+    fn options(&self) -> serde_json::Value {
+        serde_json::json!({
+            "data_file": self.args.data_file, "judge_per_bin": self.judge_per_bin,
+            "energy": self.energy,
+        })
+    }
+
+    fn figures(
+        &mut self,
+        trainer: &Trainer<Box<dyn JointEnergy>>,
+        _: &mut Splits<DSprites>,
+        out: &std::path::Path,
+    ) -> Result<Vec<String>> {
+        figures(trainer, out)
+    }
+
+    fn metrics(&self) -> serde_json::Value {
+        serde_json::json!({ "energy": self.energy_label })
+    }
+
+    fn bars_apply(&self) -> bool {
+        self.energy == self.preset_default
+    }
+}
+
+/// Trains and evaluates the experiment as `args` say (what the example's `main` does).
+pub fn run(args: Args) -> Result<()> {
+    let common = args.common.clone();
+    crate::cli::experiment::run(DSpritesExperiment::new(args), &common)
 }

@@ -9,14 +9,14 @@
 //! (Debian package `dataset-fashion-mnist`). Figures: `conditional_samples.png` (one row per
 //! digit; Figs. 2, 11–15), `unconditional_samples.png` (Fig. 16), with `--inpaint`
 //! `inpainting.png` (rows: originals, top halves given, completions).
-use crate::cli::{plot, CommonArgs, EnergyArg as Energy};
+use crate::cli::{plot, CommonArgs, EnergyArg as Energy, Experiment, Splits};
+use crate::say;
 use anyhow::{Context, Result};
 use ebm_core::{seed_everything, JointEnergy};
 use ebm_data::judge::DigitJudge;
 use ebm_data::{from_logit, DataSource, Mnist, MnistConfig};
-use jem_train::Trainer;
+use jem_train::{presets, Architecture, Judge, TrainConfig, Trainer};
 use std::path::PathBuf;
-use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
 /// The experiment's command line: the common flags and its own.
@@ -112,101 +112,167 @@ fn figures<M: JointEnergy>(
     Ok(figs)
 }
 
+/// The experiment as a library value ([`Experiment`]), from its command line.
+pub struct MnistExperiment {
+    args: Args,
+    /// The network, chosen in `configure` (flag, resumed run or preset).
+    energy: Energy,
+    energy_label: String,
+    preset_default: Energy,
+    judge_per_class: i64,
+}
+
+impl MnistExperiment {
+    /// The experiment as `args` say (their common flags are passed to the driver apart).
+    pub fn new(args: Args) -> Self {
+        Self {
+            energy: Energy::Cnn,
+            energy_label: String::new(),
+            preset_default: Energy::Cnn,
+            judge_per_class: args.judge_per_class,
+            args,
+        }
+    }
+
+    fn architecture_of(energy: Energy) -> Architecture {
+        match energy {
+            Energy::Mlp => Architecture::MnistMlp,
+            Energy::Cnn => Architecture::MnistCnn,
+            Energy::Logit => Architecture::MnistLogit,
+        }
+    }
+}
+
+impl Experiment for MnistExperiment {
+    type Energy = Box<dyn JointEnergy>;
+    type Data = Mnist;
+
+    fn name(&self) -> &str {
+        "mnist"
+    }
+
+    fn configure(&mut self, c: &CommonArgs, config: &mut TrainConfig) -> Result<()> {
+        self.preset_default = if c.preset() == "paper" {
+            Energy::Mlp
+        } else {
+            Energy::Cnn
+        };
+        (self.energy, self.energy_label) = Energy::choose(
+            "mnist",
+            self.args.energy,
+            c,
+            config,
+            self.preset_default,
+            Energy::Mlp,
+        )?;
+        if presets::is_smoke_test(config) {
+            self.judge_per_class = 1;
+        }
+        Ok(())
+    }
+
+    fn data(
+        &mut self,
+        c: &CommonArgs,
+        config: &TrainConfig,
+        device: Device,
+    ) -> Result<Splits<Mnist>> {
+        let cfg = MnistConfig {
+            missing_fraction: c.missing_labels,
+            ..Default::default()
+        };
+        let mut train = if self.args.fashion {
+            Mnist::fashion(cfg)
+        } else {
+            Mnist::new(self.args.data_dir.as_deref(), cfg)
+        }
+        .context("cannot load the MNIST data")?;
+        seed_everything(presets::setup_seed(config.seed));
+        let test = train.test_set(i64::MAX, device)?;
+        // `--validation N`: evaluations during training on N examples carved from the
+        // training data.
+        let validation = match c.validation {
+            0 => None,
+            n => {
+                train.hold_out_validation(n, crate::cli::VALIDATION_SEED)?;
+                Some(train.validation_set(i64::MAX, device)?)
+            }
+        };
+        Ok(Splits {
+            train,
+            test,
+            validation,
+        })
+    }
+
+    fn network(&self, p: &nn::Path) -> ebm_core::Result<Box<dyn JointEnergy>> {
+        Self::architecture_of(self.energy).build(p)
+    }
+
+    fn architecture(&self) -> Option<Architecture> {
+        Some(Self::architecture_of(self.energy))
+    }
+
+    fn judge(
+        &mut self,
+        _: &CommonArgs,
+        _: &TrainConfig,
+        data: &mut Splits<Mnist>,
+        _: Device,
+    ) -> Result<Option<Judge<Box<dyn JointEnergy>>>> {
+        let (judge, report) = DigitJudge::load_or_train(
+            data.train.train(),
+            data.train.test(),
+            &crate::judges::cache_dir(),
+        )
+        .context("cannot train the digit judge")?;
+        say!(
+            "mnist: digit judge {} {} (test accuracy {:.4})",
+            if report.from_cache {
+                "read from"
+            } else {
+                "trained, cached in"
+            },
+            report.cache_file.display(),
+            report.test_accuracy
+        );
+        let n = self.judge_per_class;
+        Ok(Some(crate::judges::digits(
+            judge,
+            n,
+            2 * n,
+            report.test_accuracy,
+        )))
+    }
+
+    fn options(&self) -> serde_json::Value {
+        serde_json::json!({
+            "data_dir": self.args.data_dir, "fashion": self.args.fashion,
+            "inpaint": self.args.inpaint, "judge_per_class": self.judge_per_class,
+            "energy": self.energy,
+        })
+    }
+
+    fn figures(
+        &mut self,
+        trainer: &Trainer<Box<dyn JointEnergy>>,
+        data: &mut Splits<Mnist>,
+        out: &std::path::Path,
+    ) -> Result<Vec<String>> {
+        figures(trainer, out, &data.test.x, self.args.inpaint)
+    }
+
+    fn metrics(&self) -> serde_json::Value {
+        serde_json::json!({ "energy": self.energy_label })
+    }
+
+    fn bars_apply(&self) -> bool {
+        self.energy == self.preset_default && !self.args.fashion
+    }
+}
+
 /// Trains and evaluates the experiment as `args` say (what the example's `main` does).
 pub fn run(args: Args) -> Result<()> {
-    let c = &args.common;
-    let (device, mut config) = c.start("mnist")?;
-    let preset_default = if c.preset() == "paper" {
-        Energy::Mlp
-    } else {
-        Energy::Cnn
-    };
-    let (energy, energy_label) = Energy::choose(
-        "mnist",
-        args.energy,
-        c,
-        &mut config,
-        preset_default,
-        Energy::Mlp,
-    )?;
-    let example_default = energy == preset_default && !args.fashion;
-    let architecture = match energy {
-        Energy::Mlp => jem_train::Architecture::MnistMlp,
-        Energy::Cnn => jem_train::Architecture::MnistCnn,
-        Energy::Logit => jem_train::Architecture::MnistLogit,
-    };
-    let cfg = MnistConfig {
-        missing_fraction: c.missing_labels,
-        ..Default::default()
-    };
-    let mut data = if args.fashion {
-        Mnist::fashion(cfg)
-    } else {
-        Mnist::new(args.data_dir.as_deref(), cfg)
-    }
-    .context("cannot load the MNIST data")?;
-    seed_everything(jem_train::presets::setup_seed(config.seed));
-    let test = data.test_set(i64::MAX, device)?;
-    // `--validation N`: evaluations during training on N examples carved from the training data.
-    let validation = match c.validation {
-        0 => None,
-        n => {
-            data.hold_out_validation(n, crate::cli::VALIDATION_SEED)?;
-            Some(data.validation_set(i64::MAX, device)?)
-        }
-    };
-    let started = Instant::now();
-    let (judge, report) =
-        DigitJudge::load_or_train(data.train(), data.test(), &crate::judges::cache_dir())
-            .context("cannot train the digit judge")?;
-    eprintln!(
-        "mnist: digit judge {} {} (test accuracy {:.4})",
-        if report.from_cache {
-            "read from"
-        } else {
-            "trained, cached in"
-        },
-        report.cache_file.display(),
-        report.test_accuracy
-    );
-    let per_class = if jem_train::presets::is_smoke_test(&config) {
-        1
-    } else {
-        args.judge_per_class
-    };
-    let extra = serde_json::json!({
-        "data_dir": args.data_dir, "fashion": args.fashion, "inpaint": args.inpaint,
-        "judge_per_class": per_class, "energy": energy,
-    });
-    let judge = crate::judges::digits(judge, per_class, 2 * per_class, report.test_accuracy);
-    let (trainer, metrics, summary) = crate::cli::run::train(
-        "mnist",
-        c,
-        device,
-        config,
-        &mut data,
-        &test,
-        validation.as_ref(),
-        (true, true),
-        |p: &nn::Path| {
-            architecture
-                .build(p)
-                .expect("the built-in MNIST networks build without error")
-        },
-        Some(architecture.clone()),
-        extra,
-        Some(judge),
-    )?;
-    let figs = figures(&trainer, &c.out_dir(), &test.x, args.inpaint)?;
-    crate::cli::run::finish(
-        "mnist",
-        example_default,
-        c,
-        trainer.config(),
-        &metrics,
-        &summary,
-        started.elapsed().as_secs_f64(),
-        &figs,
-        serde_json::json!({ "energy": energy_label }),
-    )
+    let common = args.common.clone();
+    crate::cli::experiment::run(MnistExperiment::new(args), &common)
 }

@@ -1,8 +1,10 @@
-//! The experiments as library values (feature `cli`): for each, its command-line [`Args`]
-//! (the common flags of [`crate::cli::CommonArgs`] plus its own) and `run`, which builds the
-//! data, energy, judges and preset, trains through [`crate::cli::run`], and writes metrics and
-//! figures. The examples of the same names are `main`s over these; another program can call
-//! `run` with [`Args`] built by `clap::Parser::parse_from`.
+//! The experiments as library values (feature `cli`): for each, an implementation of
+//! [`crate::cli::Experiment`] — data, energy, presets, judges, figures — its command-line
+//! [`Args`] (the common flags of [`crate::cli::CommonArgs`] plus its own) and `run`, which
+//! hands the experiment to the shared driver [`crate::cli::experiment::run`]. The examples of
+//! the same names are `main`s over these; another program can call `run` with [`Args`] built
+//! by `clap::Parser::parse_from`, and a new dataset is one more `Experiment`, written outside
+//! the library (`examples/own_experiment.rs`).
 //!
 //! [`Args`]: toy::Args
 pub mod demo;

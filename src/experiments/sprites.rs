@@ -12,6 +12,7 @@
 //! `cond_shape.png` (rows: square, ellipse, heart), `cond_mask.png` (clamped mask | sample
 //! pairs), `zero_shot.png` (factors of held-out images), `unconditional.png`.
 use crate::cli::{plot, CommonArgs};
+use crate::cli::{Experiment, Splits};
 use crate::mask_baseline::train_mask_baseline;
 use crate::say;
 use crate::structured::{
@@ -19,16 +20,18 @@ use crate::structured::{
     FACTOR_JUDGE_IMAGES,
 };
 use anyhow::{Context, Result};
-use ebm_core::seed_everything;
+use ebm_core::{seed_everything, YLayout};
 use ebm_data::sprites::{Holdout, SpriteLabels, SpriteScenes, SpritesConfig, StructuredSprites};
 use ebm_data::DataSource;
-use jem_train::{presets, FactorHead, GenerationStart, JointModel, MaskCnnEnergy, Trainer};
+use jem_train::{
+    presets, Architecture, FactorHead, FactorMap, GenerationStart, JointModel, Judge,
+    MaskCnnEnergy, TrainConfig, Trainer,
+};
 use std::collections::BTreeMap;
-use std::time::Instant;
-use tch::{Device, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 /// The experiment's command line: the common flags and its own.
-#[derive(clap::Parser, Debug)]
+#[derive(clap::Parser, Debug, Clone)]
 #[command(about = "Structured sprites: joint EBM over images, factors and masks")]
 pub struct Args {
     /// The flags every experiment shares.
@@ -179,51 +182,233 @@ fn figures<M: ebm_core::JointEnergy>(
     Ok(names)
 }
 
-/// Trains and evaluates the experiment as `args` say (what the example's `main` does).
-pub fn run(args: Args) -> Result<()> {
-    let c = &args.common;
-    let (device, config) = c.start("sprites")?;
-    let cfg = SpritesConfig {
-        labels: args.labels,
-        holdout: Holdout::parse_list(&args.holdout)?,
-        mask_observed: args.mask_observed,
-        ..SpritesConfig::default()
-    };
-    let started = Instant::now();
-    let smoke = presets::is_smoke_test(&config);
-    // A smoke test renders one orientation of eight (18 432 images) and trains a small judge.
-    let mut data = if smoke {
-        let scenes = SpriteScenes::generate_where(|l| l[3] == 0);
-        let small = SpritesConfig {
-            test_size: 500,
-            val_size: 500,
-            ..cfg.clone()
+/// The splits judged during and after training, and the judges (made by `data`, moved into
+/// the judge).
+struct Judging {
+    judges: SpriteJudges,
+    val: EvalSet,
+    test: EvalSet,
+    zero: Option<EvalSet>,
+    during: Protocol,
+    last: Protocol,
+}
+
+/// The experiment as a library value ([`Experiment`]), from its command line.
+pub struct SpritesExperiment {
+    args: Args,
+    layout: YLayout,
+    head: FactorHead,
+    maps: Vec<FactorMap>,
+    /// Made with the data, moved into the judge.
+    eval: Option<Judging>,
+    /// The protocols (during, at the end), for `config.json`.
+    protocols: Option<(Protocol, Protocol)>,
+    /// The test and zero-shot sets, for the figures.
+    figure_sets: Option<(EvalSet, Option<EvalSet>)>,
+}
+
+impl SpritesExperiment {
+    /// The experiment as `args` say (their common flags are passed to the driver apart).
+    pub fn new(args: Args) -> Self {
+        let layout = args.labels.layout();
+        let maps = match args.factor_maps {
+            FactorMapsArg::None => Vec::new(),
+            FactorMapsArg::Position => presets::sprites::position_maps(&layout),
         };
-        StructuredSprites::from_scenes(&scenes, small)
-    } else {
-        StructuredSprites::generate(cfg.clone())
+        Self {
+            head: FactorHead::from(args.factor_head),
+            layout,
+            maps,
+            eval: None,
+            protocols: None,
+            figure_sets: None,
+            args,
+        }
     }
-    .context("cannot build the sprites")?;
-    if let Some(seconds) = args.baseline_seconds {
-        let r = train_mask_baseline(&data, seconds, config.seed, device)?;
-        std::fs::create_dir_all(c.out_dir())?;
-        let path = c.out_dir().join("baseline.json");
-        let json = serde_json::json!({
-            "model": "per-pixel CNN classifier of the mask (discriminative reference; not a joint model)",
-            "seed": config.seed, "mask_observed": args.mask_observed,
-            "test_mask_iou": r.test_mask_iou, "val_mask_iou": r.val_mask_iou,
-            "iterations": r.iterations, "train_seconds": r.train_seconds, "train_images": r.train_images,
+
+    /// The data set as the flags say; a smoke test renders one orientation of eight (18 432
+    /// images).
+    fn build_data(&self, smoke: bool) -> Result<StructuredSprites> {
+        let cfg = SpritesConfig {
+            labels: self.args.labels,
+            holdout: Holdout::parse_list(&self.args.holdout)?,
+            mask_observed: self.args.mask_observed,
+            ..SpritesConfig::default()
+        };
+        if smoke {
+            let scenes = SpriteScenes::generate_where(|l| l[3] == 0);
+            let small = SpritesConfig {
+                test_size: 500,
+                val_size: 500,
+                ..cfg
+            };
+            StructuredSprites::from_scenes(&scenes, small)
+        } else {
+            StructuredSprites::generate(cfg)
+        }
+        .context("cannot build the sprites")
+    }
+}
+
+impl Experiment for SpritesExperiment {
+    type Energy = MaskCnnEnergy;
+    type Data = StructuredSprites;
+
+    fn name(&self) -> &str {
+        "sprites"
+    }
+
+    fn data(
+        &mut self,
+        _: &CommonArgs,
+        config: &TrainConfig,
+        device: Device,
+    ) -> Result<Splits<StructuredSprites>> {
+        let smoke = presets::is_smoke_test(config);
+        let mut data = self.build_data(smoke)?;
+        seed_everything(presets::setup_seed(config.seed));
+        let (during, last) = protocols(config);
+        let judge_images = if smoke { 300 } else { FACTOR_JUDGE_IMAGES };
+        let judges = SpriteJudges::fit(&data, judge_images, &crate::judges::cache_dir())?;
+        for (k, v) in &judges.real {
+            say!("sprites: {k} = {v:.4}");
+        }
+        let size = |p: &Protocol| p.predict_examples.max(p.gen_per_condition);
+        let val = EvalSet::of(&mut data, Split::Validation, size(&during), device)?;
+        let test = EvalSet::of(&mut data, Split::Test, size(&last), device)?;
+        let zero = (!Holdout::parse_list(&self.args.holdout)?.is_empty())
+            .then(|| EvalSet::of(&mut data, Split::ZeroShot, size(&last), device))
+            .transpose()?;
+        // The trainer's own evaluation is off (`Evaluation`): one test example suffices.
+        let trainer_test = data.test_set(1, device)?;
+        self.protocols = Some((during.clone(), last.clone()));
+        self.figure_sets = Some((
+            test.shallow_clone(),
+            zero.as_ref().map(EvalSet::shallow_clone),
+        ));
+        self.eval = Some(Judging {
+            judges,
+            val,
+            test,
+            zero,
+            during,
+            last,
         });
-        std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
-        say!(
-            "sprites: mask baseline: test mask IoU {:.4} (validation {:.4}) after {} steps in {:.0} s on {} images; {}",
-            r.test_mask_iou, r.val_mask_iou, r.iterations, r.train_seconds, r.train_images, path.display()
-        );
-        return Ok(());
+        Ok(Splits {
+            train: data,
+            test: trainer_test,
+            validation: None,
+        })
     }
-    seed_everything(presets::setup_seed(config.seed));
-    // The evaluation protocol, fixed before any seed was judged.
-    let (during, last) = if smoke {
+
+    fn network(&self, p: &nn::Path) -> ebm_core::Result<MaskCnnEnergy> {
+        presets::sprites::energy(p, self.layout.clone(), self.head, &self.maps)
+    }
+
+    fn architecture(&self) -> Option<Architecture> {
+        Some(Architecture::SpritesMaskCnn {
+            layout: self.layout.clone(),
+            head: self.head,
+            maps: self.maps.clone(),
+        })
+    }
+
+    fn judge(
+        &mut self,
+        _: &CommonArgs,
+        _: &TrainConfig,
+        _: &mut Splits<StructuredSprites>,
+        _: Device,
+    ) -> Result<Option<Judge<MaskCnnEnergy>>> {
+        let e = self
+            .eval
+            .take()
+            .context("the judge is made after the data")?;
+        let real = e.judges.real.clone();
+        Ok(Some(Box::new(
+            move |t: &Trainer<MaskCnnEnergy>| -> ebm_core::Result<BTreeMap<String, f64>> {
+                let mut out = real.clone();
+                let finished = t.iteration() == t.config().iterations;
+                let t = t.joint_model();
+                let j = &e.judges;
+                if !finished {
+                    predict_metrics(t, &e.val, &e.during, "val_", &mut out)?;
+                    generation_metrics(t, j, &e.val, &e.during, "val_", false, &mut out)?;
+                } else {
+                    predict_metrics(t, &e.test, &e.last, "", &mut out)?;
+                    generation_metrics(t, j, &e.test, &e.last, "", false, &mut out)?;
+                    if let Some(z) = &e.zero {
+                        predict_metrics(t, z, &e.last, "zero_shot_", &mut out)?;
+                        generation_metrics(t, j, z, &e.last, "zero_shot_", true, &mut out)?;
+                    }
+                }
+                Ok(out)
+            },
+        )))
+    }
+
+    fn evaluation(&self) -> crate::cli::Evaluation {
+        // Sample-based prediction and generation are judged by the judge above.
+        crate::cli::Evaluation {
+            energy_based: false,
+            sample_based: false,
+        }
+    }
+
+    fn options(&self) -> serde_json::Value {
+        let (during, last) = self
+            .protocols
+            .as_ref()
+            .map(|(d, l)| (format!("{d:?}"), format!("{l:?}")))
+            .unwrap_or_default();
+        serde_json::json!({
+            "labels": self.args.labels, "holdout": self.args.holdout,
+            "mask_observed": self.args.mask_observed,
+            "energy": if self.maps.is_empty() {
+                "mask-cnn: the mask as an image channel beside x, the factors in the head (not the paper's)"
+            } else {
+                "mask-cnn: the mask and the position bins (stripes) as image channels beside x, the factors in the head (not the paper's)"
+            },
+            "factor_head": self.head, "factor_maps": self.maps,
+            "protocol_during": during, "protocol_final": last,
+            "metrics_split": "val_* on the validation split (carved from training data); the rest on the test split",
+        })
+    }
+
+    fn figures(
+        &mut self,
+        trainer: &Trainer<MaskCnnEnergy>,
+        _: &mut Splits<StructuredSprites>,
+        out: &std::path::Path,
+    ) -> Result<Vec<String>> {
+        let (test, zero) = self
+            .figure_sets
+            .as_ref()
+            .context("the figures' sets are made with the data")?;
+        figures(
+            trainer.joint_model(),
+            test,
+            zero.as_ref(),
+            self.args.labels,
+            out,
+        )
+    }
+
+    fn metrics(&self) -> serde_json::Value {
+        serde_json::json!({ "energy": "mask-cnn" })
+    }
+
+    fn bars_apply(&self) -> bool {
+        self.args.labels == SpriteLabels::All
+            && self.args.holdout == "heart:upper-left"
+            && self.args.mask_observed == 1.0
+    }
+}
+
+/// The evaluation protocol, fixed before any seed was judged: during training (validation
+/// split) and at the end (test and zero-shot splits). A smoke test's is a handful of chains.
+fn protocols(config: &TrainConfig) -> (Protocol, Protocol) {
+    if presets::is_smoke_test(config) {
         let p = Protocol {
             predict_examples: 4,
             chains: 2,
@@ -232,145 +417,55 @@ pub fn run(args: Args) -> Result<()> {
             gen_sweeps: 2,
             starts: vec![GenerationStart::Noise],
         };
-        (p.clone(), p)
-    } else {
-        (
-            Protocol {
-                predict_examples: 100,
-                chains: 10,
-                steps: config.eval_steps,
-                gen_per_condition: 60,
-                gen_sweeps: config.gen_sweeps,
-                starts: vec![GenerationStart::Noise],
-            },
-            Protocol {
-                predict_examples: 500,
-                chains: 10,
-                steps: config.eval_steps,
-                gen_per_condition: 240,
-                gen_sweeps: config.gen_sweeps,
-                starts: vec![GenerationStart::Noise, GenerationStart::Buffer],
-            },
-        )
-    };
-    let judge_images = if smoke { 300 } else { FACTOR_JUDGE_IMAGES };
-    let judges = SpriteJudges::fit(&data, judge_images, &crate::judges::cache_dir())?;
-    for (k, v) in &judges.real {
-        say!("sprites: {k} = {v:.4}");
+        return (p.clone(), p);
     }
-    let val = EvalSet::of(
-        &mut data,
-        Split::Validation,
-        during.predict_examples.max(during.gen_per_condition),
-        device,
-    )?;
-    let test = EvalSet::of(
-        &mut data,
-        Split::Test,
-        last.predict_examples.max(last.gen_per_condition),
-        device,
-    )?;
-    let zero = (!cfg.holdout.is_empty())
-        .then(|| {
-            EvalSet::of(
-                &mut data,
-                Split::ZeroShot,
-                last.predict_examples.max(last.gen_per_condition),
-                device,
-            )
-        })
-        .transpose()?;
-    let trainer_test = data.test_set(1, device)?;
-    let real = judges.real.clone();
-    let (test_j, zero_j) = (
-        EvalSet {
-            x: test.x.shallow_clone(),
-            y: test.y.shallow_clone(),
-            factors: test.factors.shallow_clone(),
-            masks: test.masks.shallow_clone(),
+    (
+        Protocol {
+            predict_examples: 100,
+            chains: 10,
+            steps: config.eval_steps,
+            gen_per_condition: 60,
+            gen_sweeps: config.gen_sweeps,
+            starts: vec![GenerationStart::Noise],
         },
-        zero.as_ref().map(|z| EvalSet {
-            x: z.x.shallow_clone(),
-            y: z.y.shallow_clone(),
-            factors: z.factors.shallow_clone(),
-            masks: z.masks.shallow_clone(),
-        }),
-    );
-    let layout = args.labels.layout();
-    let head = FactorHead::from(args.factor_head);
-    let maps = match args.factor_maps {
-        FactorMapsArg::None => Vec::new(),
-        FactorMapsArg::Position => presets::sprites::position_maps(&layout),
-    };
-    let extra = serde_json::json!({
-        "labels": args.labels, "holdout": args.holdout, "mask_observed": args.mask_observed,
-        "energy": if maps.is_empty() {
-            "mask-cnn: the mask as an image channel beside x, the factors in the head (not the paper's)"
-        } else {
-            "mask-cnn: the mask and the position bins (stripes) as image channels beside x, the factors in the head (not the paper's)"
+        Protocol {
+            predict_examples: 500,
+            chains: 10,
+            steps: config.eval_steps,
+            gen_per_condition: 240,
+            gen_sweeps: config.gen_sweeps,
+            starts: vec![GenerationStart::Noise, GenerationStart::Buffer],
         },
-        "factor_head": head, "factor_maps": maps,
-        "protocol_during": format!("{during:?}"), "protocol_final": format!("{last:?}"),
-        "metrics_split": "val_* on the validation split (carved from training data); the rest on the test split",
-    });
-    let judge = Box::new(
-        move |t: &Trainer<MaskCnnEnergy>| -> ebm_core::Result<BTreeMap<String, f64>> {
-            let mut out = real.clone();
-            let finished = t.iteration() == t.config().iterations;
-            let t = t.joint_model();
-            if !finished {
-                predict_metrics(t, &val, &during, "val_", &mut out)?;
-                generation_metrics(t, &judges, &val, &during, "val_", false, &mut out)?;
-            } else {
-                predict_metrics(t, &test_j, &last, "", &mut out)?;
-                generation_metrics(t, &judges, &test_j, &last, "", false, &mut out)?;
-                if let Some(z) = &zero_j {
-                    predict_metrics(t, z, &last, "zero_shot_", &mut out)?;
-                    generation_metrics(t, &judges, z, &last, "zero_shot_", true, &mut out)?;
-                }
-            }
-            Ok(out)
-        },
-    );
-    let (trainer, metrics, summary) = crate::cli::run::train(
-        "sprites",
-        c,
-        device,
-        config,
-        &mut data,
-        &trainer_test,
-        None,
-        (false, false),
-        |p| {
-            presets::sprites::energy(p, layout.clone(), head, &maps)
-                .expect("the layout of the data fits the energy")
-        },
-        Some(jem_train::Architecture::SpritesMaskCnn {
-            layout: layout.clone(),
-            head,
-            maps: maps.clone(),
-        }),
-        extra,
-        Some(judge),
-    )?;
-    let figs = figures(
-        trainer.joint_model(),
-        &test,
-        zero.as_ref(),
-        args.labels,
-        &c.out_dir(),
-    )?;
-    crate::cli::run::finish(
-        "sprites",
-        args.labels == SpriteLabels::All
-            && args.holdout == "heart:upper-left"
-            && args.mask_observed == 1.0,
-        c,
-        trainer.config(),
-        &metrics,
-        &summary,
-        started.elapsed().as_secs_f64(),
-        &figs,
-        serde_json::json!({ "energy": "mask-cnn" }),
     )
+}
+
+/// `--baseline-seconds`: trains the discriminative reference only and writes `baseline.json`.
+fn baseline(args: Args, seconds: f64) -> Result<()> {
+    let c = &args.common;
+    let (device, config) = c.start("sprites")?;
+    let observed = args.mask_observed;
+    let data = SpritesExperiment::new(args.clone()).build_data(presets::is_smoke_test(&config))?;
+    let r = train_mask_baseline(&data, seconds, config.seed, device)?;
+    let path = c.out_dir().join("baseline.json");
+    let json = serde_json::json!({
+        "model": "per-pixel CNN classifier of the mask (discriminative reference; not a joint model)",
+        "seed": config.seed, "mask_observed": observed,
+        "test_mask_iou": r.test_mask_iou, "val_mask_iou": r.val_mask_iou,
+        "iterations": r.iterations, "train_seconds": r.train_seconds, "train_images": r.train_images,
+    });
+    crate::cli::write_json(&path, &json)?;
+    say!(
+        "sprites: mask baseline: test mask IoU {:.4} (validation {:.4}) after {} steps in {:.0} s on {} images; {}",
+        r.test_mask_iou, r.val_mask_iou, r.iterations, r.train_seconds, r.train_images, path.display()
+    );
+    Ok(())
+}
+
+/// Trains and evaluates the experiment as `args` say (what the example's `main` does).
+pub fn run(args: Args) -> Result<()> {
+    if let Some(seconds) = args.baseline_seconds {
+        return baseline(args, seconds);
+    }
+    let common = args.common.clone();
+    crate::cli::experiment::run(SpritesExperiment::new(args), &common)
 }

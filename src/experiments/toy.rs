@@ -8,13 +8,12 @@
 //! the figures `conditional_samples.png` (rows: attributes, columns: values; Figs. 1, 4, 5),
 //! `unconditional_samples.png` (Fig. 6), `densities.png` (class-conditional densities,
 //! Figs. 7–10).
-use crate::cli::{plot, CommonArgs};
+use crate::cli::{plot, CommonArgs, Experiment, Splits};
 use anyhow::Result;
 use ebm_core::{seed_everything, JointEnergy};
 use ebm_data::{DataSource, EightGaussians};
-use jem_train::{presets, MlpEnergy, Trainer};
-use std::time::Instant;
-use tch::{self, Device, Kind, Tensor};
+use jem_train::{presets, Architecture, Judge, MlpEnergy, TrainConfig, Trainer};
+use tch::{self, nn, Device, Kind, Tensor};
 
 /// The experiment's command line: the common flags and its own.
 #[derive(clap::Parser, Debug)]
@@ -131,53 +130,90 @@ fn figures(
     ])
 }
 
+/// The experiment as a library value ([`Experiment`]); `Toy::new(judge_per_value)`.
+pub struct Toy {
+    judge_per_value: i64,
+}
+
+impl Toy {
+    /// The experiment, judged with `judge_per_value` samples per attribute value (fewer for
+    /// a smoke test).
+    pub fn new(judge_per_value: i64) -> Self {
+        Self { judge_per_value }
+    }
+}
+
+impl Experiment for Toy {
+    type Energy = MlpEnergy;
+    type Data = EightGaussians;
+
+    fn name(&self) -> &str {
+        "toy"
+    }
+
+    fn configure(&mut self, _: &CommonArgs, config: &mut TrainConfig) -> Result<()> {
+        if presets::is_smoke_test(config) {
+            self.judge_per_value = 2;
+        }
+        Ok(())
+    }
+
+    fn data(
+        &mut self,
+        c: &CommonArgs,
+        config: &TrainConfig,
+        device: Device,
+    ) -> Result<Splits<EightGaussians>> {
+        seed_everything(config.seed);
+        let mut train = EightGaussians::new(c.missing_labels, Kind::Float)?;
+        // A fixed test set, drawn from a seed of its own.
+        seed_everything(presets::setup_seed(config.seed));
+        let n_test = if config.eval_examples > 0 {
+            config.eval_examples
+        } else {
+            1_000
+        };
+        let test = train.test_set(n_test, device)?;
+        Ok(Splits {
+            train,
+            test,
+            validation: None,
+        })
+    }
+
+    fn network(&self, p: &nn::Path) -> ebm_core::Result<MlpEnergy> {
+        Ok(presets::toy::energy(p))
+    }
+
+    fn architecture(&self) -> Option<Architecture> {
+        Some(Architecture::ToyMlp)
+    }
+
+    fn judge(
+        &mut self,
+        _: &CommonArgs,
+        _: &TrainConfig,
+        _: &mut Splits<EightGaussians>,
+        _: Device,
+    ) -> Result<Option<Judge<MlpEnergy>>> {
+        Ok(Some(crate::judges::toy(self.judge_per_value)))
+    }
+
+    fn options(&self) -> serde_json::Value {
+        serde_json::json!({ "judge_per_value": self.judge_per_value })
+    }
+
+    fn figures(
+        &mut self,
+        trainer: &Trainer<MlpEnergy>,
+        data: &mut Splits<EightGaussians>,
+        out: &std::path::Path,
+    ) -> Result<Vec<String>> {
+        figures(trainer, out, &mut data.train)
+    }
+}
+
 /// Trains and evaluates the experiment as `args` say (what the example's `main` does).
 pub fn run(args: Args) -> Result<()> {
-    let c = &args.common;
-    let (device, config) = c.start("toy")?;
-    seed_everything(config.seed);
-    let mut data = EightGaussians::new(c.missing_labels, Kind::Float)?;
-    // A fixed test set, drawn from a seed of its own.
-    seed_everything(jem_train::presets::setup_seed(config.seed));
-    let n_test = if config.eval_examples > 0 {
-        config.eval_examples
-    } else {
-        1_000
-    };
-    let test = data.test_set(n_test, device)?;
-
-    let started = Instant::now();
-    let per_value = if jem_train::presets::is_smoke_test(&config) {
-        2
-    } else {
-        args.judge_per_value
-    };
-    let extra = serde_json::json!({ "judge_per_value": per_value });
-    let (trainer, metrics, summary) = crate::cli::run::train(
-        "toy",
-        c,
-        device,
-        config,
-        &mut data,
-        &test,
-        None,
-        (true, true),
-        presets::toy::energy,
-        Some(jem_train::Architecture::ToyMlp),
-        extra,
-        Some(crate::judges::toy(per_value)),
-    )?;
-    let figs = figures(&trainer, &c.out_dir(), &mut data)?;
-    crate::cli::run::finish(
-        "toy",
-        true,
-        c,
-        trainer.config(),
-        &metrics,
-        &summary,
-        started.elapsed().as_secs_f64(),
-        &figs,
-        serde_json::json!({}),
-    )?;
-    Ok(())
+    crate::cli::experiment::run(Toy::new(args.judge_per_value), &args.common)
 }
