@@ -67,8 +67,12 @@ impl Observer for RunObserver {
         let cond = r
             .cond_ll
             .map_or(String::new(), |c| format!(" cond-ll {c:+.3}"));
+        let split = match (r.f_neg_joint, r.f_neg_conditional) {
+            (Some(j), Some(c)) => format!(" (joint {j:+.2} cond. {c:+.2})"),
+            _ => String::new(),
+        };
         let msg = format!(
-            "loss {:+.3} f+ {:+.2} f- {:+.2}{cond} y-accept {:.2} lr {:.1e}",
+            "loss {:+.3} f+ {:+.2} f- {:+.2}{split}{cond} y-accept {:.2} lr {:.1e}",
             r.loss, r.f_pos, r.f_neg, r.accept_y, r.lr
         );
         if let Some(last) = &mut self.plain {
@@ -94,6 +98,12 @@ impl Observer for RunObserver {
             if let Some(r) = &self.last_report {
                 obj.insert("f_pos".into(), r.f_pos.into());
                 obj.insert("f_neg".into(), r.f_neg.into());
+                if let Some(v) = r.f_neg_joint {
+                    obj.insert("f_neg_joint".into(), v.into());
+                }
+                if let Some(v) = r.f_neg_conditional {
+                    obj.insert("f_neg_conditional".into(), v.into());
+                }
                 obj.insert("accept_y".into(), r.accept_y.into());
                 if let Some(c) = r.cond_ll {
                     obj.insert("cond_ll".into(), c.into());

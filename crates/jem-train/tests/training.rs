@@ -898,6 +898,30 @@ fn conditional_negatives_clamp_the_batch_labels() {
     }
 }
 
+/// With conditional negatives the report splits `f⁻` by kind of chain (the whole mean lies
+/// between the two); without them it does not.
+#[test]
+fn conditional_negatives_report_each_kind_of_chain() {
+    let _rng = rng_lock();
+    let (x, y, _) = batch(0, 16, false);
+    let report = |rho: f64| {
+        let mut t = new_trainer(TrainConfig {
+            conditional_negatives: rho,
+            ..tiny_config()
+        });
+        t.step(&Batch::labelled(&x, &y)).unwrap()
+    };
+    let r = report(0.5);
+    let (j, c) = (r.f_neg_joint.unwrap(), r.f_neg_conditional.unwrap());
+    assert!(
+        r.f_neg >= j.min(c) - 1e-9 && r.f_neg <= j.max(c) + 1e-9,
+        "f⁻ {} outside [{j}, {c}]",
+        r.f_neg
+    );
+    let r = report(0.0);
+    assert!(r.f_neg_joint.is_none() && r.f_neg_conditional.is_none());
+}
+
 /// `conditional_reinit_prob = 1`: every conditional chain starts from `p₀(x)`, not from its
 /// buffer state. With a Langevin step too small to move `x`, a slot written back by a buffer
 /// chain keeps its `x`; a restarted one holds a fresh draw from noise. Its labels stay clamped.

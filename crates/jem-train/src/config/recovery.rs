@@ -61,7 +61,9 @@ pub struct RecoveryConfig {
     /// Fraction of the replay buffer re-initialised from `p₀(x) q₀(y)` at each recovery, in
     /// `[0, 1]` (0: the snapshot's buffer as it was).
     pub reinit_buffer: f64,
-    /// Largest tolerated `|mean f⁺ − mean f⁻|`, absolute (0 = no absolute limit).
+    /// Largest tolerated `|mean f⁺ − mean f⁻|`, absolute (0 = no absolute limit). With
+    /// `conditional_negatives`, `f⁻` is the mean of the joint chains only
+    /// (`IterationReport::f_neg_joint`): conditional chains sit far below the data by design.
     pub max_energy_gap: f64,
     /// Largest tolerated gap as a fraction of its bound `1/l2_energy` (0 = none; ignored
     /// without an L2 penalty).

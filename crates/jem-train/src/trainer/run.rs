@@ -20,6 +20,13 @@ pub struct IterationReport {
     pub f_pos: f64,
     /// Mean `f(x⁻, y⁻)` of the negative samples.
     pub f_neg: f64,
+    /// With `conditional_negatives`: the mean `f` of the joint chains alone (`None` without
+    /// conditional negatives, or when every chain was conditional this iteration). The gap
+    /// check of automatic recovery reads it instead of `f_neg` when present: conditional
+    /// chains start far from the data by design and sit well below it.
+    pub f_neg_joint: Option<f64>,
+    /// With `conditional_negatives`: the mean `f` of the conditional chains alone.
+    pub f_neg_conditional: Option<f64>,
     /// Mean conditional pseudo-log-likelihood `Σ_v log p(y_v | y_¬v, x⁺)` of the batch (only when
     /// `cond_weight > 0`; it is computed for the loss).
     pub cond_ll: Option<f64>,
@@ -204,7 +211,11 @@ impl<M: JointEnergy> Trainer<M> {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(what) = self.gap_check(report.iteration, report.f_pos, report.f_neg) {
+            if let Some(what) = self.gap_check(
+                report.iteration,
+                report.f_pos,
+                report.f_neg_joint.unwrap_or(report.f_neg),
+            ) {
                 if policy.enabled {
                     self.recover(report.iteration, what, observer)?;
                     continue;

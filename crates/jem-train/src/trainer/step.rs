@@ -45,7 +45,14 @@ impl<M: JointEnergy> Trainer<M> {
         };
 
         self.vs.freeze();
-        type Sampled = (Tensor, Tensor, SweepDiagnostics, Option<Vec<Tensor>>);
+        // (x⁻, y⁻, diagnostics, the conditional term's chains, the conditional negatives' rows)
+        type Sampled = (
+            Tensor,
+            Tensor,
+            SweepDiagnostics,
+            Option<Vec<Tensor>>,
+            Option<Tensor>,
+        );
         let sampled = (|| -> Result<Sampled> {
             // Positive phase: impute unobserved labels with the observed ones clamped.
             if let Some(obs) = &observed {
@@ -86,6 +93,7 @@ impl<M: JointEnergy> Trainer<M> {
                 y0 = select_rows(&m, &y_q0, &y0);
             }
             let mut fixed = None;
+            let mut conditional_rows = None;
             if cfg.conditional_negatives > 0.0 && b == cfg.batch_size {
                 // Conditional negatives: some chains take this batch's categorical groups,
                 // clamped (`conditional_negatives`); their bits and `x` move.
@@ -114,6 +122,7 @@ impl<M: JointEnergy> Trainer<M> {
                     .to_kind(y0.kind())
                     .where_self(&take, &y0);
                 fixed = Some(f);
+                conditional_rows = Some(m.view([-1]));
             }
             let mut state = JointState::new_trusted(&self.model, &x0, &y0)?;
             if let Some(f) = &fixed {
@@ -167,10 +176,10 @@ impl<M: JointEnergy> Trainer<M> {
             } else {
                 None
             };
-            Ok((x, y, diag, y_cond))
+            Ok((x, y, diag, y_cond, conditional_rows))
         })();
         self.vs.unfreeze();
-        let (x_neg, y_neg, diag, y_cond) = sampled?;
+        let (x_neg, y_neg, diag, y_cond, conditional_rows) = sampled?;
 
         // One forward for both phases (the energies treat rows independently), so the weights'
         // backward runs once over 2B rows instead of twice over B.
@@ -227,15 +236,22 @@ impl<M: JointEnergy> Trainer<M> {
         } else {
             Tensor::zeros([], (Kind::Float, self.device))
         };
-        let values = Tensor::stack(
-            &[
-                loss.detach().to_kind(Kind::Double),
-                f_pos.detach().mean(Kind::Double),
-                f_neg.detach().mean(Kind::Double),
-                cond_ll.to_kind(Kind::Double),
-            ],
-            0,
-        );
+        // With conditional negatives, also the mean `f` of each kind of chain (NaN for a kind
+        // with no chain this iteration): read with the others, no extra synchronisation.
+        let split_means = conditional_rows.as_ref().map(|m| {
+            let f = f_neg.detach().to_kind(Kind::Double);
+            let m = m.to_kind(Kind::Double);
+            let mean = |w: &Tensor| (&f * w).sum(Kind::Double) / w.sum(Kind::Double);
+            [mean(&(1.0 - &m)), mean(&m)]
+        });
+        let mut parts = vec![
+            loss.detach().to_kind(Kind::Double),
+            f_pos.detach().mean(Kind::Double),
+            f_neg.detach().mean(Kind::Double),
+            cond_ll.to_kind(Kind::Double),
+        ];
+        parts.extend(split_means.into_iter().flatten());
+        let values = Tensor::stack(&parts, 0);
         // Data-parallel: every rank judges divergence on the same (averaged) figures.
         let values = match self.session.group {
             None => Vec::<f64>::try_from(values)?,
@@ -278,6 +294,8 @@ impl<M: JointEnergy> Trainer<M> {
             loss: loss_v,
             f_pos: f_pos_v,
             f_neg: f_neg_v,
+            f_neg_joint: values.get(4).copied().filter(|v| v.is_finite()),
+            f_neg_conditional: values.get(5).copied().filter(|v| v.is_finite()),
             cond_ll: (self.ema.config.cond_weight > 0.0).then_some(cond_v),
             lr,
             accept_y: diag.summary().accept_rate_y,
