@@ -4,8 +4,8 @@
 //! with its health check.
 //!
 //! The built-in experiments (`crate::experiments`) are implementations of this trait; a new
-//! dataset is one more, written outside the library (the integration test
-//! `tests/own_experiment.rs` is a complete one, 2-D clusters in about 80 lines), and gets the
+//! dataset is one more, written outside the library (`examples/own_experiment.rs` is a
+//! complete one, 2-D clusters in about 80 lines, run by a test in `tests/examples.rs`), and gets the
 //! whole command line of [`CommonArgs`] — presets with `--set` / `--config`, `--resume`,
 //! `--validation`, progress, checkpoints, recovery, `metrics.json`.
 
@@ -49,9 +49,11 @@ impl Default for Evaluation {
     }
 }
 
-/// One experiment: what [`run`] asks of it, in the order it asks. Only [`name`](Self::name),
-/// [`data`](Self::data) and [`network`](Self::network) must be written; the rest have
-/// defaults (the built-in presets of [`jem_train::presets`], no judge, no figures).
+/// One experiment: what [`run`] asks of it, in the order it asks. [`name`](Self::name),
+/// [`data`](Self::data) and [`network`](Self::network) must be written, and
+/// [`preset`](Self::preset) too under a name that is not a built-in experiment's (its default
+/// looks the built-in presets up); the rest have defaults (no floors or bars, no judge, no
+/// figures).
 pub trait Experiment {
     /// The energy network `f_θ(x, y)` (higher = more probable).
     type Energy: JointEnergy;
@@ -163,11 +165,20 @@ pub fn run<E: Experiment>(mut experiment: E, common: &CommonArgs) -> Result<()> 
     let device = common.setup()?;
     common.prepare_out_dir()?;
     let mut config = common.resolve(experiment.preset(&common.preset())?)?;
+    // Looked up now, so that a preset without expectations fails before training, not after.
+    let expectations = experiment.expectations(&common.preset())?;
     experiment.configure(common, &mut config)?;
     config.validate()?;
     let mut splits = experiment
         .data(common, &config, device)
         .with_context(|| format!("{name}: cannot prepare the data"))?;
+    if common.validation > 0 && splits.validation.is_none() {
+        say!(
+            "{name}: --validation {} ignored: this experiment carves no validation split (its \
+             evaluations during training read the test split)",
+            common.validation
+        );
+    }
     let judge = experiment.judge(common, &config, &mut splits, device)?;
     // Built once here so that a network that cannot be built is an error, not a panic in
     // the trainer (which seeds the generator again before it builds its own).
@@ -194,7 +205,6 @@ pub fn run<E: Experiment>(mut experiment: E, common: &CommonArgs) -> Result<()> 
         judge,
     )?;
     let figures = experiment.figures(&trainer, &mut splits, &common.out_dir())?;
-    let expectations = experiment.expectations(&common.preset())?;
     super::run::finish(
         &name,
         experiment.bars_apply(),

@@ -918,6 +918,10 @@ fn conditional_negatives_report_each_kind_of_chain() {
         "f⁻ {} outside [{j}, {c}]",
         r.f_neg
     );
+    // Every chain conditional: no joint mean, and the conditional one is the whole mean.
+    let r = report(1.0);
+    assert!(r.f_neg_joint.is_none(), "{:?}", r.f_neg_joint);
+    assert!((r.f_neg_conditional.unwrap() - r.f_neg).abs() < 1e-4 * (1.0 + r.f_neg.abs()));
     let r = report(0.0);
     assert!(r.f_neg_joint.is_none() && r.f_neg_conditional.is_none());
 }

@@ -137,7 +137,8 @@ impl<M: JointEnergy> Trainer<M> {
             String::new()
         };
         Some(format!(
-            "energy gap mean f⁺ − mean f⁻ = {gap:.3} beyond ±{limit:.3} for {} iterations{bound}",
+            "energy gap mean f⁺ − mean f⁻ (joint chains only with conditional negatives) = \
+             {gap:.3} beyond ±{limit:.3} for {} iterations{bound}",
             policy.energy_gap_patience
         ))
     }

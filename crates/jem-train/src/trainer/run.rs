@@ -11,6 +11,7 @@ use std::time::Instant;
 
 /// What happened in one training iteration (host values, read once per iteration).
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct IterationReport {
     /// Iteration index (0-based).
     pub iteration: usize,
@@ -21,9 +22,10 @@ pub struct IterationReport {
     /// Mean `f(x⁻, y⁻)` of the negative samples.
     pub f_neg: f64,
     /// With `conditional_negatives`: the mean `f` of the joint chains alone (`None` without
-    /// conditional negatives, or when every chain was conditional this iteration). The gap
-    /// check of automatic recovery reads it instead of `f_neg` when present: conditional
-    /// chains start far from the data by design and sit well below it.
+    /// conditional negatives, or when every chain was conditional this iteration; pooled over
+    /// the ranks of a data-parallel run). With conditional negatives the gap check of
+    /// automatic recovery reads it instead of `f_neg` (and skips an iteration without joint
+    /// chains): conditional chains start far from the data by design and sit below it.
     pub f_neg_joint: Option<f64>,
     /// With `conditional_negatives`: the mean `f` of the conditional chains alone.
     pub f_neg_conditional: Option<f64>,
@@ -211,11 +213,16 @@ impl<M: JointEnergy> Trainer<M> {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(what) = self.gap_check(
-                report.iteration,
-                report.f_pos,
-                report.f_neg_joint.unwrap_or(report.f_neg),
-            ) {
+            // With conditional negatives the gap is the joint chains' (none this iteration:
+            // no check, the streak as it was).
+            let f_neg = if self.ema.config.conditional_negatives > 0.0 {
+                report.f_neg_joint
+            } else {
+                Some(report.f_neg)
+            };
+            let verdict =
+                f_neg.and_then(|f_neg| self.gap_check(report.iteration, report.f_pos, f_neg));
+            if let Some(what) = verdict {
                 if policy.enabled {
                     self.recover(report.iteration, what, observer)?;
                     continue;

@@ -236,21 +236,30 @@ impl<M: JointEnergy> Trainer<M> {
         } else {
             Tensor::zeros([], (Kind::Float, self.device))
         };
-        // With conditional negatives, also the mean `f` of each kind of chain (NaN for a kind
-        // with no chain this iteration): read with the others, no extra synchronisation.
-        let split_means = conditional_rows.as_ref().map(|m| {
-            let f = f_neg.detach().to_kind(Kind::Double);
-            let m = m.to_kind(Kind::Double);
-            let mean = |w: &Tensor| (&f * w).sum(Kind::Double) / w.sum(Kind::Double);
-            [mean(&(1.0 - &m)), mean(&m)]
-        });
+        // With conditional negatives, also Σ f and the number of chains of each kind (joint,
+        // conditional), read with the others (no extra synchronisation) and divided after any
+        // all-reduce, so that ranks pool their chains; always four entries, so that every
+        // rank reduces a vector of the same length.
         let mut parts = vec![
             loss.detach().to_kind(Kind::Double),
             f_pos.detach().mean(Kind::Double),
             f_neg.detach().mean(Kind::Double),
             cond_ll.to_kind(Kind::Double),
         ];
-        parts.extend(split_means.into_iter().flatten());
+        if cfg.conditional_negatives > 0.0 {
+            let f = f_neg.detach().to_kind(Kind::Double);
+            let m = match &conditional_rows {
+                Some(m) => m.to_kind(Kind::Double),
+                None => f.zeros_like(),
+            };
+            let joint = 1.0 - &m;
+            parts.extend([
+                (&f * &joint).sum(Kind::Double),
+                joint.sum(Kind::Double),
+                (&f * &m).sum(Kind::Double),
+                m.sum(Kind::Double),
+            ]);
+        }
         let values = Tensor::stack(&parts, 0);
         // Data-parallel: every rank judges divergence on the same (averaged) figures.
         let values = match self.session.group {
@@ -294,8 +303,8 @@ impl<M: JointEnergy> Trainer<M> {
             loss: loss_v,
             f_pos: f_pos_v,
             f_neg: f_neg_v,
-            f_neg_joint: values.get(4).copied().filter(|v| v.is_finite()),
-            f_neg_conditional: values.get(5).copied().filter(|v| v.is_finite()),
+            f_neg_joint: pooled_mean(&values, 4),
+            f_neg_conditional: pooled_mean(&values, 6),
             cond_ll: (self.ema.config.cond_weight > 0.0).then_some(cond_v),
             lr,
             accept_y: diag.summary().accept_rate_y,
@@ -363,4 +372,13 @@ impl<M: JointEnergy> Trainer<M> {
 /// before the bits).
 fn group_variables(layout: &ebm_core::YLayout, device: tch::Device) -> Tensor {
     Tensor::arange(layout.num_vars() as i64, (Kind::Int64, device)).lt(layout.groups().len() as i64)
+}
+
+/// `values[at] / values[at + 1]` (a sum over chains and their number), `None` when absent or
+/// when no chain of the kind ran.
+fn pooled_mean(values: &[f64], at: usize) -> Option<f64> {
+    match (values.get(at), values.get(at + 1)) {
+        (Some(&sum), Some(&n)) if n > 0.0 => Some(sum / n),
+        _ => None,
+    }
 }
