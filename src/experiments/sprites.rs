@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use tch::{nn, Device, Kind, Tensor};
 
 /// The experiment's command line: the common flags and its own.
-#[derive(clap::Parser, Debug, Clone)]
+#[derive(clap::Parser, Debug)]
 #[command(about = "Structured sprites: joint EBM over images, factors and masks")]
 pub struct Args {
     /// The flags every experiment shares.
@@ -225,29 +225,29 @@ impl SpritesExperiment {
             args,
         }
     }
+}
 
-    /// The data set as the flags say; a smoke test renders one orientation of eight (18 432
-    /// images).
-    fn build_data(&self, smoke: bool) -> Result<StructuredSprites> {
-        let cfg = SpritesConfig {
-            labels: self.args.labels,
-            holdout: Holdout::parse_list(&self.args.holdout)?,
-            mask_observed: self.args.mask_observed,
-            ..SpritesConfig::default()
+/// The data set as the flags say; a smoke test renders one orientation of eight (18 432
+/// images).
+fn build_data(args: &Args, smoke: bool) -> Result<StructuredSprites> {
+    let cfg = SpritesConfig {
+        labels: args.labels,
+        holdout: Holdout::parse_list(&args.holdout)?,
+        mask_observed: args.mask_observed,
+        ..SpritesConfig::default()
+    };
+    if smoke {
+        let scenes = SpriteScenes::generate_where(|l| l[3] == 0);
+        let small = SpritesConfig {
+            test_size: 500,
+            val_size: 500,
+            ..cfg
         };
-        if smoke {
-            let scenes = SpriteScenes::generate_where(|l| l[3] == 0);
-            let small = SpritesConfig {
-                test_size: 500,
-                val_size: 500,
-                ..cfg
-            };
-            StructuredSprites::from_scenes(&scenes, small)
-        } else {
-            StructuredSprites::generate(cfg)
-        }
-        .context("cannot build the sprites")
+        StructuredSprites::from_scenes(&scenes, small)
+    } else {
+        StructuredSprites::generate(cfg)
     }
+    .context("cannot build the sprites")
 }
 
 impl Experiment for SpritesExperiment {
@@ -265,7 +265,7 @@ impl Experiment for SpritesExperiment {
         device: Device,
     ) -> Result<Splits<StructuredSprites>> {
         let smoke = presets::is_smoke_test(config);
-        let mut data = self.build_data(smoke)?;
+        let mut data = build_data(&self.args, smoke)?;
         seed_everything(presets::setup_seed(config.seed));
         let (during, last) = protocols(config);
         let judge_images = if smoke { 300 } else { FACTOR_JUDGE_IMAGES };
@@ -443,13 +443,12 @@ fn protocols(config: &TrainConfig) -> (Protocol, Protocol) {
 fn baseline(args: Args, seconds: f64) -> Result<()> {
     let c = &args.common;
     let (device, config) = c.start("sprites")?;
-    let observed = args.mask_observed;
-    let data = SpritesExperiment::new(args.clone()).build_data(presets::is_smoke_test(&config))?;
+    let data = build_data(&args, presets::is_smoke_test(&config))?;
     let r = train_mask_baseline(&data, seconds, config.seed, device)?;
     let path = c.out_dir().join("baseline.json");
     let json = serde_json::json!({
         "model": "per-pixel CNN classifier of the mask (discriminative reference; not a joint model)",
-        "seed": config.seed, "mask_observed": observed,
+        "seed": config.seed, "mask_observed": args.mask_observed,
         "test_mask_iou": r.test_mask_iou, "val_mask_iou": r.val_mask_iou,
         "iterations": r.iterations, "train_seconds": r.train_seconds, "train_images": r.train_images,
     });

@@ -839,18 +839,23 @@ fn data_noise_perturbs_the_positive_x() {
     }
 }
 
+/// A batch of 16 in which every row has the labels (1, 2): `(x, y, the one-hot row of (1, 2))`.
+fn batch_labelled_1_2() -> (Tensor, Tensor, Tensor) {
+    let l = layout();
+    let (x, _, _) = batch(0, 16, false);
+    let values = Tensor::from_slice(&[1i64, 2]).view([1, 2]).repeat([16, 1]);
+    let y = l.encode(&values, Kind::Float).unwrap();
+    let target = l.encode(&values.narrow(0, 0, 1), Kind::Float).unwrap();
+    (x, y, target)
+}
+
 /// `conditional_negatives = 1`: every chain of the negative phase takes the batch's labels
 /// and keeps them (the layout has groups only, so `y` is clamped whole); with 0 the chains'
 /// labels are their own. Bad values and combinations are refused; the objective names it.
 #[test]
 fn conditional_negatives_clamp_the_batch_labels() {
     let _rng = rng_lock();
-    let l = layout();
-    // A batch in which every row has the labels (1, 2).
-    let (x, _, _) = batch(0, 16, false);
-    let values = Tensor::from_slice(&[1i64, 2]).view([1, 2]).repeat([16, 1]);
-    let y = l.encode(&values, Kind::Float).unwrap();
-    let target = l.encode(&values.narrow(0, 0, 1), Kind::Float).unwrap();
+    let (x, y, target) = batch_labelled_1_2();
     let written_labels = |rho: f64| {
         let mut t = new_trainer(TrainConfig {
             conditional_negatives: rho,
@@ -932,11 +937,7 @@ fn conditional_negatives_report_each_kind_of_chain() {
 #[test]
 fn conditional_chains_restart_from_noise() {
     let _rng = rng_lock();
-    let l = layout();
-    let (x, _, _) = batch(0, 16, false);
-    let values = Tensor::from_slice(&[1i64, 2]).view([1, 2]).repeat([16, 1]);
-    let y = l.encode(&values, Kind::Float).unwrap();
-    let target = l.encode(&values.narrow(0, 0, 1), Kind::Float).unwrap();
+    let (x, y, target) = batch_labelled_1_2();
     let restarted = |p: f64| {
         let mut t = new_trainer(TrainConfig {
             conditional_negatives: 1.0,
