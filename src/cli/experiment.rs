@@ -12,7 +12,7 @@
 use super::CommonArgs;
 use anyhow::{Context, Result};
 use ebm_core::JointEnergy;
-use ebm_data::{Batch, DataSource};
+use ebm_data::{Batch, DataSource, HoldOutValidation};
 use jem_train::health::Expectations;
 use jem_train::{presets, Architecture, Judge, TrainConfig, Trainer};
 use std::path::Path;
@@ -28,6 +28,28 @@ pub struct Splits<D> {
     /// Examples carved from the training data for the evaluations during training
     /// (`--validation N`; `None`: those use `test`).
     pub validation: Option<Batch>,
+}
+
+impl<D: HoldOutValidation> Splits<D> {
+    /// `train`'s test split and, when `validation > 0` (`--validation N`), `validation`
+    /// examples carved from its training data by a fixed permutation
+    /// ([`crate::cli::VALIDATION_SEED`]) for the evaluations during training. The test split is
+    /// read first, so its dequantisation noise does not depend on `validation`.
+    pub fn carve(mut train: D, validation: usize, device: Device) -> Result<Self> {
+        let test = train.test_set(i64::MAX, device)?;
+        let validation = match validation {
+            0 => None,
+            n => {
+                train.hold_out_validation(n, crate::cli::VALIDATION_SEED)?;
+                Some(train.validation_set(i64::MAX, device)?)
+            }
+        };
+        Ok(Self {
+            train,
+            test,
+            validation,
+        })
+    }
 }
 
 /// Which accuracies the trainer's evaluations compute (both need a label space small enough

@@ -19,7 +19,7 @@ use crate::say;
 use anyhow::{Context, Result};
 use ebm_core::{seed_everything, JointEnergy};
 use ebm_data::judge::SpriteJudge;
-use ebm_data::{DSprites, DSpritesConfig, DataSource};
+use ebm_data::{DSprites, DSpritesConfig};
 use jem_train::{presets, Architecture, Judge, TrainConfig, Trainer};
 use std::path::PathBuf;
 use tch::{nn, Device};
@@ -153,24 +153,10 @@ impl Experiment for DSpritesExperiment {
             missing_fraction: c.missing_labels,
             ..Default::default()
         };
-        let mut train = DSprites::new(self.args.data_file.as_deref(), cfg)
+        let train = DSprites::new(self.args.data_file.as_deref(), cfg)
             .context("cannot load the dSprites data")?;
         seed_everything(presets::setup_seed(config.seed));
-        let test = train.test_set(i64::MAX, device)?;
-        // `--validation N`: evaluations during training on N examples carved from the
-        // training data.
-        let validation = match c.validation {
-            0 => None,
-            n => {
-                train.hold_out_validation(n, crate::cli::VALIDATION_SEED)?;
-                Some(train.validation_set(i64::MAX, device)?)
-            }
-        };
-        Ok(Splits {
-            train,
-            test,
-            validation,
-        })
+        Splits::carve(train, c.validation, device)
     }
 
     fn network(&self, p: &nn::Path) -> ebm_core::Result<Box<dyn JointEnergy>> {

@@ -14,7 +14,7 @@ use crate::say;
 use anyhow::{Context, Result};
 use ebm_core::{seed_everything, JointEnergy};
 use ebm_data::judge::DigitJudge;
-use ebm_data::{from_logit, DataSource, Mnist, MnistConfig};
+use ebm_data::{from_logit, Mnist, MnistConfig};
 use jem_train::{presets, Architecture, Judge, TrainConfig, Trainer};
 use std::path::PathBuf;
 use tch::{nn, Device, Kind, Tensor};
@@ -181,28 +181,14 @@ impl Experiment for MnistExperiment {
             missing_fraction: c.missing_labels,
             ..Default::default()
         };
-        let mut train = if self.args.fashion {
+        let train = if self.args.fashion {
             Mnist::fashion(cfg)
         } else {
             Mnist::new(self.args.data_dir.as_deref(), cfg)
         }
         .context("cannot load the MNIST data")?;
         seed_everything(presets::setup_seed(config.seed));
-        let test = train.test_set(i64::MAX, device)?;
-        // `--validation N`: evaluations during training on N examples carved from the
-        // training data.
-        let validation = match c.validation {
-            0 => None,
-            n => {
-                train.hold_out_validation(n, crate::cli::VALIDATION_SEED)?;
-                Some(train.validation_set(i64::MAX, device)?)
-            }
-        };
-        Ok(Splits {
-            train,
-            test,
-            validation,
-        })
+        Splits::carve(train, c.validation, device)
     }
 
     fn network(&self, p: &nn::Path) -> ebm_core::Result<Box<dyn JointEnergy>> {

@@ -34,6 +34,7 @@ pub mod preprocess;
 mod seeded;
 pub mod sprites;
 mod toy;
+mod validation;
 
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
@@ -49,6 +50,7 @@ pub use preprocess::{from_logit, to_logit, Preprocess};
 pub use seeded::seeded_permutation;
 pub use sprites::{SpritesConfig, StructuredSprites};
 pub use toy::EightGaussians;
+pub use validation::HoldOutValidation;
 
 /// [`ebm_core::Error::File`] for `path` with `message`.
 pub(crate) fn file_error(path: &Path, message: impl Into<String>) -> ebm_core::Error {

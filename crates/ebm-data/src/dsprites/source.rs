@@ -43,7 +43,7 @@ impl Default for DSpritesConfig {
 /// partial batch is dropped; `test_set(max)` returns the first `max` test examples.
 #[derive(Debug)]
 pub struct DSprites {
-    inner: InMemory,
+    pub(crate) inner: InMemory,
     test_indices: Vec<usize>,
 }
 
@@ -126,19 +126,6 @@ impl DSprites {
     /// observed).
     pub fn observed(&self) -> Option<&Tensor> {
         self.inner.observed()
-    }
-}
-
-/// A validation split carved from the training data (see [`InMemory::hold_out_validation`]).
-impl DSprites {
-    /// Moves `n` training examples (a permutation fixed by `seed`) into a validation split.
-    pub fn hold_out_validation(&mut self, n: usize, seed: u64) -> Result<()> {
-        self.inner.hold_out_validation(n, seed)
-    }
-
-    /// The first `min(max, n)` validation examples (after [`Self::hold_out_validation`]).
-    pub fn validation_set(&self, max: i64, device: Device) -> Result<Batch> {
-        self.inner.validation_set(max, device)
     }
 }
 

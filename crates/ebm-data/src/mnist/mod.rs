@@ -53,7 +53,7 @@ impl Default for MnistConfig {
 /// partial batch is dropped; `test_set(max)` returns the first `max` test examples.
 #[derive(Debug)]
 pub struct Mnist {
-    inner: InMemory,
+    pub(crate) inner: InMemory,
     dir: PathBuf,
 }
 
@@ -110,19 +110,6 @@ impl Mnist {
     /// The test split (raw `uint8` images, labels `[M, 1]`).
     pub fn test(&self) -> &ImageSplit {
         &self.inner.test
-    }
-}
-
-/// A validation split carved from the training data (see [`InMemory::hold_out_validation`]).
-impl Mnist {
-    /// Moves `n` training examples (a permutation fixed by `seed`) into a validation split.
-    pub fn hold_out_validation(&mut self, n: usize, seed: u64) -> Result<()> {
-        self.inner.hold_out_validation(n, seed)
-    }
-
-    /// The first `min(max, n)` validation examples (after [`Self::hold_out_validation`]).
-    pub fn validation_set(&self, max: i64, device: Device) -> Result<Batch> {
-        self.inner.validation_set(max, device)
     }
 }
 
