@@ -133,6 +133,26 @@ pub fn train<M: JointEnergy, D: DataSource>(
         signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))?;
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
+    // The handler cannot print: say from a watcher that the stop was heard, since an
+    // evaluation in progress (the final one can take longer than training) finishes first.
+    let returned = Arc::new(AtomicBool::new(false));
+    if rank == 0 {
+        let (heard, returned) = (Arc::clone(&stop), Arc::clone(&returned));
+        let name = experiment.to_string();
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::SeqCst;
+            while !heard.load(SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            if returned.load(SeqCst) {
+                return;
+            }
+            say!(
+                "{name}: stopping after the current iteration or evaluation, with a checkpoint \
+                 (the final evaluation is skipped; resume to run it); a second signal exits at once"
+            );
+        });
+    }
     let options = TrainOptions {
         test: (rank == 0).then_some(test),
         validation: validation.filter(|_| rank == 0),
@@ -142,6 +162,7 @@ pub fn train<M: JointEnergy, D: DataSource>(
         stop: Some(&stop),
     };
     let result = trainer.train(data, &options, &mut observer);
+    returned.store(true, std::sync::atomic::Ordering::SeqCst);
     observer.finish();
     if let Err(Error::Interrupted {
         iteration,

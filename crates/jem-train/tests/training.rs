@@ -191,6 +191,36 @@ fn resumed_run_reproduces_uninterrupted_run() {
     }
 }
 
+/// A stop requested once training is done skips the final evaluation: the run returns
+/// `Interrupted` at its last iteration with the final checkpoint written, not the metrics.
+#[test]
+fn stop_before_the_final_evaluation_skips_it() {
+    let _rng = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = new_trainer(tiny_config());
+    run(&mut t, Some(dir.path()), false);
+    assert_eq!(t.iteration(), 6);
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let mut data = Source::new(false);
+    let test = data.test_set(8, Device::Cpu).unwrap();
+    let options = TrainOptions {
+        test: Some(&test),
+        checkpoint_dir: Some(dir.path()),
+        stop: Some(&stop),
+        ..Default::default()
+    };
+    match t.train(&mut data, &options, &mut Silent) {
+        Err(Error::Interrupted {
+            iteration,
+            checkpoint,
+        }) => {
+            assert_eq!(iteration, 6);
+            assert!(checkpoint.is_some_and(|p| p.exists()));
+        }
+        other => panic!("expected Interrupted, got {:?}", other.map(|r| r.0)),
+    }
+}
+
 /// Checkpoint round trip: a loaded trainer has exactly the saved parameters, EMA, buffer and
 /// initial distributions; a corrupt checkpoint gives a file error, not a panic.
 #[test]

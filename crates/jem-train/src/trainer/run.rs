@@ -91,9 +91,10 @@ pub struct TrainOptions<'a> {
     pub sample_based: bool,
     /// Folder of checkpoints; `None`: none are written.
     pub checkpoint_dir: Option<&'a Path>,
-    /// A flag checked before every iteration (e.g. set by a SIGINT/SIGTERM handler): when it
-    /// is set the run writes a checkpoint (if it has a folder) and returns
-    /// `Error::Interrupted`; resuming from that checkpoint continues exactly.
+    /// A flag checked before every iteration and before the final evaluation (e.g. set by a
+    /// SIGINT/SIGTERM handler): when it is set the run writes a checkpoint (if it has a
+    /// folder) and returns `Error::Interrupted`; resuming from that checkpoint continues
+    /// exactly (a run stopped before its final evaluation runs just that evaluation).
     pub stop: Option<&'a AtomicBool>,
 }
 
@@ -258,9 +259,21 @@ impl<M: JointEnergy> Trainer<M> {
             side_seconds += side.elapsed().as_secs_f64();
         }
         let train_seconds = self.session.clock.elapsed().as_secs_f64() - side_seconds;
+        let mut checkpoint = None;
         if let Some(dir) = options.checkpoint_dir {
             let p = self.save_checkpoint(dir)?;
             observer.on_checkpoint(&p);
+            checkpoint = Some(p);
+        }
+        // A stop requested during the last iterations (or before a resume of a finished run)
+        // skips the final evaluation, which can take longer than training: the checkpoint is
+        // written, and resuming from it runs the evaluation alone.
+        let stop_here = options.stop.is_some_and(|f| f.load(Ordering::SeqCst));
+        if self.on_any_rank(stop_here)? {
+            return Err(Error::Interrupted {
+                iteration: self.ema.iteration,
+                checkpoint,
+            });
         }
         // Data-parallel: only rank 0 evaluates (the parameters are the same on every rank).
         let m = if self.rank() == 0 {
