@@ -148,8 +148,9 @@ pub fn train<M: JointEnergy, D: DataSource>(
                 return;
             }
             say!(
-                "{name}: stopping after the current iteration or evaluation, with a checkpoint \
-                 (the final evaluation is skipped; resume to run it); a second signal exits at once"
+                "{name}: stopping with a checkpoint once the current iteration or evaluation ends \
+                 (resuming runs what is left, the final evaluation included); a second signal \
+                 exits at once"
             );
         });
     }
