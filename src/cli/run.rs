@@ -141,7 +141,11 @@ pub fn train<M: JointEnergy, D: DataSource>(
         let name = experiment.to_string();
         std::thread::spawn(move || {
             use std::sync::atomic::Ordering::SeqCst;
+            // Ends with the run (a library caller may train again in the same process).
             while !heard.load(SeqCst) {
+                if returned.load(SeqCst) {
+                    return;
+                }
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
             if returned.load(SeqCst) {

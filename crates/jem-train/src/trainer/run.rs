@@ -5,7 +5,7 @@ use super::{iteration_seed, RecoveryEvent, Trainer};
 use crate::metrics::EvalMetrics;
 use ebm_core::{Batch, DataSource, Error, JointEnergy, Result};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -111,7 +111,28 @@ impl Default for TrainOptions<'_> {
     }
 }
 
+impl TrainOptions<'_> {
+    /// Whether [`Self::stop`] is set.
+    fn stop_requested(&self) -> bool {
+        self.stop.is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+}
+
 impl<M: JointEnergy> Trainer<M> {
+    /// A checkpoint into `dir` (told to the observer), or `None` without a folder.
+    fn checkpoint_into(
+        &self,
+        dir: Option<&Path>,
+        observer: &mut dyn Observer,
+    ) -> Result<Option<PathBuf>> {
+        dir.map(|dir| {
+            let p = self.save_checkpoint(dir)?;
+            observer.on_checkpoint(&p);
+            Ok(p)
+        })
+        .transpose()
+    }
+
     /// Trains until `config.iterations`, drawing batches from `data` (torch's generator seeded
     /// from the run's seed and the iteration before each draw), evaluating on `options.test`
     /// every `eval_every` iterations and at the end (with the installed judge, if any), and
@@ -181,16 +202,8 @@ impl<M: JointEnergy> Trainer<M> {
         let mut side_seconds = 0.0;
         let mut last = None;
         while self.ema.iteration < self.ema.config.iterations {
-            let stop_here = options.stop.is_some_and(|f| f.load(Ordering::SeqCst));
-            if self.on_any_rank(stop_here)? {
-                let checkpoint = match options.checkpoint_dir {
-                    Some(dir) => {
-                        let p = self.save_checkpoint(dir)?;
-                        observer.on_checkpoint(&p);
-                        Some(p)
-                    }
-                    None => None,
-                };
+            if self.on_any_rank(options.stop_requested())? {
+                let checkpoint = self.checkpoint_into(options.checkpoint_dir, observer)?;
                 return Err(Error::Interrupted {
                     iteration: self.ema.iteration,
                     checkpoint,
@@ -247,29 +260,20 @@ impl<M: JointEnergy> Trainer<M> {
                 let m = evaluate(self, true)?;
                 observer.on_evaluation(done, &m);
             }
-            if let Some(dir) = options.checkpoint_dir {
-                if !finished
-                    && self.ema.config.checkpoint_every > 0
-                    && done % self.ema.config.checkpoint_every == 0
-                {
-                    let p = self.save_checkpoint(dir)?;
-                    observer.on_checkpoint(&p);
-                }
+            if !finished
+                && self.ema.config.checkpoint_every > 0
+                && done % self.ema.config.checkpoint_every == 0
+            {
+                self.checkpoint_into(options.checkpoint_dir, observer)?;
             }
             side_seconds += side.elapsed().as_secs_f64();
         }
         let train_seconds = self.session.clock.elapsed().as_secs_f64() - side_seconds;
-        let mut checkpoint = None;
-        if let Some(dir) = options.checkpoint_dir {
-            let p = self.save_checkpoint(dir)?;
-            observer.on_checkpoint(&p);
-            checkpoint = Some(p);
-        }
+        let checkpoint = self.checkpoint_into(options.checkpoint_dir, observer)?;
         // A stop requested during the last iterations (or before a resume of a finished run)
         // skips the final evaluation, which can take longer than training: the checkpoint is
         // written, and resuming from it runs the evaluation alone.
-        let stop_here = options.stop.is_some_and(|f| f.load(Ordering::SeqCst));
-        if self.on_any_rank(stop_here)? {
+        if self.on_any_rank(options.stop_requested())? {
             return Err(Error::Interrupted {
                 iteration: self.ema.iteration,
                 checkpoint,
