@@ -1,25 +1,66 @@
-//! What a trained structured-sprites model knows about each factor, without sampling: for each
-//! run folder or checkpoint given, the accuracy of `argmax_k f` for each factor with every other
-//! label at its true value, on 1 000 validation images
-//! (`joint_ebm::structured::factor_accuracy_given_rest`). Separates learning from mixing when
-//! sample-based prediction is poor.
+//! What a trained structured-sprites model knows, separated from how well its chains mix.
 //!
-//! `cargo run --release --example sprites_probe -- runs/sprites [runs/other/checkpoints/ckpt-00000300 …]`
-//! (models with all labels; the network is the one each checkpoint records).
+//! For each run folder or checkpoint given: the accuracy of `argmax_k f` for each factor with
+//! every other label at its true value, on 1 000 validation images, without sampling
+//! (`joint_ebm::structured::factor_accuracy_given_rest`). With `--gen-sweeps 200,1000,…`, also
+//! generation from noise on the validation split judged as during training (60 chains per
+//! conditioning) after each number of sweeps: if the judges rise with the sweeps, the chains
+//! had not mixed; if they do not, the model's conditionals are what they are.
+//!
+//! `cargo run --release --example sprites_probe -- [--gen-sweeps 200,1000] runs/sprites
+//! [runs/other/checkpoints/ckpt-00000300 …]` (models with all labels; the network is the one
+//! each checkpoint records; the judges are fitted on the training split, or read from the
+//! judges' cache).
 use anyhow::{Context, Result};
+use ebm_core::seed_everything;
 use ebm_data::sprites::{SpritesConfig, StructuredSprites};
-use jem_train::JointModel;
-use joint_ebm::structured::{factor_accuracy_given_rest, EvalSet, Split, FACTOR_NAMES};
+use jem_train::{GenerationStart, JointModel};
+use joint_ebm::structured::{
+    factor_accuracy_given_rest, generation_metrics, EvalSet, Protocol, Split, SpriteJudges,
+    FACTOR_JUDGE_IMAGES, FACTOR_NAMES,
+};
 use joint_ebm::tch::Device;
+use std::collections::BTreeMap;
+
+/// Chains per conditioning in the generation probe (the validation protocol's).
+const GEN_PER_CONDITION: i64 = 60;
 
 fn main() -> Result<()> {
-    let dirs: Vec<String> = std::env::args().skip(1).collect();
+    let mut dirs = Vec::new();
+    let mut sweeps: Vec<usize> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--gen-sweeps" {
+            let list = args
+                .next()
+                .context("--gen-sweeps needs a list, e.g. 200,1000")?;
+            for s in list.split(',') {
+                let n: usize = s
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--gen-sweeps: {s:?} is not a number of sweeps"))?;
+                anyhow::ensure!(n > 0, "--gen-sweeps: sweeps must be ≥ 1");
+                sweeps.push(n);
+            }
+        } else {
+            dirs.push(a);
+        }
+    }
     anyhow::ensure!(
         !dirs.is_empty(),
         "give one or more run folders or checkpoints"
     );
     let mut data = StructuredSprites::generate(SpritesConfig::default())?;
     let set = EvalSet::of(&mut data, Split::Validation, 1000, Device::Cpu)?;
+    let judges = if sweeps.is_empty() {
+        None
+    } else {
+        Some(SpriteJudges::fit(
+            &data,
+            FACTOR_JUDGE_IMAGES,
+            &joint_ebm::judges::cache_dir(),
+        )?)
+    };
     for d in dirs {
         let m = JointModel::load_saved(std::path::Path::new(&d), Device::Cpu)
             .with_context(|| format!("cannot load {d}"))?;
@@ -30,6 +71,27 @@ fn main() -> Result<()> {
             .map(|(n, a)| format!("{n} {a:.3}"))
             .collect();
         println!("{d}: given the rest, by energy: {}", parts.join(", "));
+        let Some(judges) = &judges else { continue };
+        for &s in &sweeps {
+            let p = Protocol {
+                predict_examples: 0,
+                chains: 0,
+                steps: 0,
+                gen_per_condition: GEN_PER_CONDITION,
+                gen_sweeps: s,
+                starts: vec![GenerationStart::Noise],
+            };
+            seed_everything(0);
+            let start = std::time::Instant::now();
+            let mut out = BTreeMap::new();
+            generation_metrics(&m, judges, &set, &p, "", false, &mut out)?;
+            let parts: Vec<String> = out.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
+            println!(
+                "{d}: from noise, {s} sweeps ({:.0} s): {}",
+                start.elapsed().as_secs_f64(),
+                parts.join(", ")
+            );
+        }
     }
     Ok(())
 }

@@ -7,8 +7,8 @@
 //! `cargo run --release --example sprites -- [common flags] [--labels all|factors|mask]
 //! [--holdout heart:upper-left] [--mask-observed 0.1]`
 //!
-//! Metrics (`crate::structured`): during training on the validation split (`val_*`), at the
-//! end on the test split and the held-out combinations (`zero_shot_*`). Figures (from noise):
+//! Metrics (`crate::structured`): at every evaluation on the validation split (`val_*`), at
+//! the end also on the test split and the held-out combinations (`zero_shot_*`). Figures (from noise):
 //! `cond_shape.png` (rows: square, ellipse, heart), `cond_mask.png` (clamped mask | sample
 //! pairs), `zero_shot.png` (factors of held-out images), `unconditional.png`.
 use crate::cli::{plot, CommonArgs};
@@ -331,10 +331,11 @@ impl Experiment for SpritesExperiment {
                 let finished = t.iteration() == t.config().iterations;
                 let t = t.joint_model();
                 let j = &e.judges;
-                if !finished {
-                    predict_metrics(t, &e.val, &e.during, "val_", &mut out)?;
-                    generation_metrics(t, j, &e.val, &e.during, "val_", false, &mut out)?;
-                } else {
+                // The validation rows at every evaluation, the last included, so that runs
+                // of different lengths compare on the split they are tuned on.
+                predict_metrics(t, &e.val, &e.during, "val_", &mut out)?;
+                generation_metrics(t, j, &e.val, &e.during, "val_", false, &mut out)?;
+                if finished {
                     predict_metrics(t, &e.test, &e.last, "", &mut out)?;
                     generation_metrics(t, j, &e.test, &e.last, "", false, &mut out)?;
                     if let Some(z) = &e.zero {

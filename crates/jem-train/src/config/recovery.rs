@@ -101,7 +101,8 @@ impl Default for RecoveryConfig {
 impl RecoveryConfig {
     /// The examples' policy: on, 3 recoveries, snapshots every 50 iterations; the gap limit
     /// at 50 absolute or half the L2 bound, whichever is smaller, for 100 iterations; at each
-    /// recovery the learning rate halved and the L2 penalty raised to at least 0.01.
+    /// recovery the Langevin drift halved (the learning rate kept) and the L2 penalty raised
+    /// to at least 0.01.
     ///
     /// Why these: halving the learning rate alone did not stop a measured runaway of the
     /// negative energies without a penalty (dSprites, lr 1e-3, no L2: three recoveries down
