@@ -258,6 +258,13 @@ impl Experiment for SpritesExperiment {
         "sprites"
     }
 
+    /// The built-in preset, without the terms over the factor groups when the labels have
+    /// none (`--labels mask`; [`presets::sprites::for_layout`]).
+    fn preset(&self, preset: &str) -> ebm_core::Result<TrainConfig> {
+        let config = presets::lookup(self.name(), preset)?;
+        Ok(presets::sprites::for_layout(config, &self.layout))
+    }
+
     fn data(
         &mut self,
         _: &CommonArgs,

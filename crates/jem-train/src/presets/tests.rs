@@ -101,3 +101,16 @@ fn the_paper_presets_are_the_paper_tables() {
         assert_eq!(c.negative_labels, NegativeLabels::Sampled);
     }
 }
+
+/// The sprites default keeps its terms over the factor groups where the labels have groups
+/// and drops them for the mask-only labels, where the conditional negatives would be refused.
+#[test]
+fn the_sprites_default_drops_the_group_terms_without_groups() {
+    let full = sprites::for_layout(sprites::default(), &sprites::layout());
+    assert_eq!(full.conditional_negatives, 0.5);
+    assert_eq!(full.cond_weight, 30.0);
+    let mask_only = YLayout::new(vec![], 256).unwrap();
+    let m = sprites::for_layout(sprites::default(), &mask_only);
+    assert_eq!((m.conditional_negatives, m.cond_weight), (0.0, 0.0));
+    m.validate().unwrap();
+}
