@@ -5,9 +5,12 @@
 //! (`joint_ebm::structured::factor_accuracy_given_rest`). With `--gen-sweeps 200,1000,…`, also
 //! generation from noise on the validation split judged as during training (60 chains per
 //! conditioning) after each number of sweeps: if the judges rise with the sweeps, the chains
-//! had not mixed; if they do not, the model's conditionals are what they are.
+//! had not mixed; if they do not, the model's conditionals are what they are. With
+//! `--predict-test N`, also prediction on the first `N` test images with the final protocol's
+//! chains (10 per image, 50 steps): the test rows of a run stopped before its final
+//! evaluation.
 //!
-//! `cargo run --release --example sprites_probe -- [--gen-sweeps 200,1000] runs/sprites
+//! `cargo run --release --example sprites_probe -- [--gen-sweeps 200,1000] [--predict-test 500] runs/sprites
 //! [runs/other/checkpoints/ckpt-00000300 …]` (models with all labels; the network is the one
 //! each checkpoint records; the judges are fitted on the training split, or read from the
 //! judges' cache).
@@ -16,21 +19,35 @@ use ebm_core::seed_everything;
 use ebm_data::sprites::{SpritesConfig, StructuredSprites};
 use jem_train::{GenerationStart, JointModel};
 use joint_ebm::structured::{
-    factor_accuracy_given_rest, generation_metrics, EvalSet, Protocol, Split, SpriteJudges,
-    FACTOR_JUDGE_IMAGES, FACTOR_NAMES,
+    factor_accuracy_given_rest, generation_metrics, predict_metrics, EvalSet, Protocol, Split,
+    SpriteJudges, FACTOR_JUDGE_IMAGES, FACTOR_NAMES,
 };
 use joint_ebm::tch::Device;
 use std::collections::BTreeMap;
 
 /// Chains per conditioning in the generation probe (the validation protocol's).
 const GEN_PER_CONDITION: i64 = 60;
+/// Prediction chains per test image and their steps (the final protocol's, with the sprites
+/// preset's `eval_steps`).
+const PREDICT_CHAINS: i64 = 10;
+const PREDICT_STEPS: usize = 50;
 
 fn main() -> Result<()> {
     let mut dirs = Vec::new();
     let mut sweeps: Vec<usize> = Vec::new();
+    let mut predict_test: i64 = 0;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--gen-sweeps" {
+        if a == "--predict-test" {
+            let n = args
+                .next()
+                .context("--predict-test needs a number of images")?;
+            predict_test = n
+                .trim()
+                .parse()
+                .with_context(|| format!("--predict-test: {n:?} is not a number of images"))?;
+            anyhow::ensure!(predict_test > 0, "--predict-test: images must be ≥ 1");
+        } else if a == "--gen-sweeps" {
             let list = args
                 .next()
                 .context("--gen-sweeps needs a list, e.g. 200,1000")?;
@@ -52,6 +69,9 @@ fn main() -> Result<()> {
     );
     let mut data = StructuredSprites::generate(SpritesConfig::default())?;
     let set = EvalSet::of(&mut data, Split::Validation, 1000, Device::Cpu)?;
+    let test = (predict_test > 0)
+        .then(|| EvalSet::of(&mut data, Split::Test, predict_test, Device::Cpu))
+        .transpose()?;
     let judges = if sweeps.is_empty() {
         None
     } else {
@@ -71,6 +91,27 @@ fn main() -> Result<()> {
             .map(|(n, a)| format!("{n} {a:.3}"))
             .collect();
         println!("{d}: given the rest, by energy: {}", parts.join(", "));
+        if let Some(test) = &test {
+            let p = Protocol {
+                predict_examples: predict_test,
+                chains: PREDICT_CHAINS,
+                steps: PREDICT_STEPS,
+                gen_per_condition: 0,
+                gen_sweeps: 0,
+                starts: Vec::new(),
+            };
+            seed_everything(0);
+            let start = std::time::Instant::now();
+            let mut out = BTreeMap::new();
+            predict_metrics(&m, test, &p, "", &mut out)?;
+            let parts: Vec<String> = out.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
+            println!(
+                "{d}: test prediction, {} images ({:.0} s): {}",
+                test.x.size()[0],
+                start.elapsed().as_secs_f64(),
+                parts.join(", ")
+            );
+        }
         let Some(judges) = &judges else { continue };
         for &s in &sweeps {
             let p = Protocol {

@@ -5,7 +5,7 @@
 //! starts from noise (the paper's protocol). See `jem_train::presets::sprites`.
 //!
 //! `cargo run --release --example sprites -- [common flags] [--labels all|factors|mask]
-//! [--holdout heart:upper-left] [--mask-observed 0.1]`
+//! [--holdout heart:upper-left] [--mask-observed 0.1 [--labelled-share 0.5]]`
 //!
 //! Metrics (`crate::structured`): at every evaluation on the validation split (`val_*`), at
 //! the end also on the test split and the held-out combinations (`zero_shot_*`). Figures (from noise):
@@ -49,6 +49,11 @@ pub struct Args {
     /// others' masks are imputed by the sampler (semi-supervised segmentation).
     #[arg(long, default_value_t = 1.0)]
     pub mask_observed: f64,
+    /// With `--mask-observed` below 1: the share of every training batch drawn from the
+    /// images whose mask is observed (the rest from the others); not the paper's weighting,
+    /// which draws batches uniformly (the default, no share).
+    #[arg(long)]
+    pub labelled_share: Option<f64>,
     /// How the factors enter the energy: `readout` (one logit per factor value from the
     /// features of x and the mask) or `concat` (the paper's dSprites head: at the MLP's input).
     #[arg(long, value_enum, default_value = "readout")]
@@ -234,6 +239,7 @@ fn build_data(args: &Args, smoke: bool) -> Result<StructuredSprites> {
         labels: args.labels,
         holdout: Holdout::parse_list(&args.holdout)?,
         mask_observed: args.mask_observed,
+        labelled_share: args.labelled_share,
         ..SpritesConfig::default()
     };
     if smoke {
@@ -273,6 +279,15 @@ impl Experiment for SpritesExperiment {
     ) -> Result<Splits<StructuredSprites>> {
         let smoke = presets::is_smoke_test(config);
         let mut data = build_data(&self.args, smoke)?;
+        if let Some(share) = self.args.labelled_share {
+            say!(
+                "sprites: masks observed for {:.0} % of the training images, drawn as {:.0} % of \
+                 every batch (--labelled-share: not the paper's weighting, which draws batches \
+                 uniformly)",
+                100.0 * self.args.mask_observed,
+                100.0 * share
+            );
+        }
         seed_everything(presets::setup_seed(config.seed));
         let (during, last) = protocols(config);
         let judge_images = if smoke { 300 } else { FACTOR_JUDGE_IMAGES };
@@ -372,6 +387,7 @@ impl Experiment for SpritesExperiment {
         serde_json::json!({
             "labels": self.args.labels, "holdout": self.args.holdout,
             "mask_observed": self.args.mask_observed,
+            "labelled_share": self.args.labelled_share,
             "energy": if self.maps.is_empty() {
                 "mask-cnn: the mask as an image channel beside x, the factors in the head (not the paper's)"
             } else {
@@ -410,6 +426,7 @@ impl Experiment for SpritesExperiment {
         self.args.labels == SpriteLabels::All
             && self.args.holdout == "heart:upper-left"
             && self.args.mask_observed == 1.0
+            && self.args.labelled_share.is_none()
     }
 }
 

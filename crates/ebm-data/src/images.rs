@@ -3,6 +3,7 @@
 //! observed-label mask. MNIST, dSprites and the structured sprites are served by it; your own
 //! tensors (or a `.safetensors` / `.npz` file of them, [`InMemory::from_file`]) can be too.
 
+use crate::labelled_share::LabelledShare;
 use crate::preprocess::Preprocess;
 use crate::seeded::SplitMix64;
 use crate::{hide_labels_from_uniforms, Batch};
@@ -46,7 +47,8 @@ impl ImageSplit {
 /// one-hot `[B, D]` from the per-variable values `labels` `[N, V]`; `observed` from a fixed
 /// mask drawn once ([`InMemory::with_missing_labels`]). Training batches follow a fresh
 /// `randperm` order every epoch (torch's generator: a resumed run sees the same batches), the
-/// last partial batch of an epoch dropped.
+/// last partial batch of an epoch dropped; or, with [`InMemory::set_labelled_share`], a fixed
+/// share of every batch comes from the fully labelled examples.
 #[derive(Debug)]
 pub struct InMemory {
     pub(crate) layout: YLayout,
@@ -60,6 +62,10 @@ pub struct InMemory {
     /// Training examples held out for choosing settings ([`InMemory::hold_out_validation`]).
     pub(crate) validation: Option<ImageSplit>,
     cursor: i64,
+    /// [`InMemory::set_labelled_share`]'s share, and its pools (built from `observed` when
+    /// first drawn from; dropped whenever the training split changes).
+    labelled_share: Option<f64>,
+    pub(crate) share_pools: Option<LabelledShare>,
 }
 
 impl InMemory {
@@ -108,6 +114,8 @@ impl InMemory {
             order: None,
             validation: None,
             cursor: 0,
+            labelled_share: None,
+            share_pools: None,
         })
     }
 
@@ -144,6 +152,35 @@ impl InMemory {
         self.observed.as_ref()
     }
 
+    /// Draws `round(share · B)` rows of every training batch from the examples whose labels
+    /// are all observed and the rest from the others (`None`: uniform batches, the default).
+    /// Each pool is drawn in its own fresh `randperm` order per pass, and the batch's rows are
+    /// shuffled. With a fraction `p` of the examples complete, a complete example then counts
+    /// `share / p` times as often as under uniform batches and an incomplete one
+    /// `(1 − share) / (1 − p)` times: a common practice in semi-supervised training, and **not**
+    /// the paper's weighting (its Eq. 8 sums over all examples alike). An error when no label
+    /// is hidden, `share` is not in `(0, 1]`, or a pool the share needs is empty.
+    pub fn set_labelled_share(&mut self, share: Option<f64>) -> Result<()> {
+        self.share_pools = None;
+        self.labelled_share = None;
+        let Some(s) = share else { return Ok(()) };
+        let observed = self.observed.as_ref().ok_or_else(|| {
+            Error::config(
+                "labelled_share",
+                s,
+                "every training label is observed, so there is no labelled share to set",
+            )
+        })?;
+        self.share_pools = Some(LabelledShare::new(observed, s)?);
+        self.labelled_share = Some(s);
+        Ok(())
+    }
+
+    /// The share set by [`Self::set_labelled_share`].
+    pub fn labelled_share(&self) -> Option<f64> {
+        self.labelled_share
+    }
+
     /// Preprocessed float32 images `[B, 1, H, W]` and one-hot labels `[B, D]` of `split`'s
     /// examples `idx` (int64 `[B]`, CPU), on `device`.
     fn gather(&self, split: &ImageSplit, idx: &Tensor, device: Device) -> Result<(Tensor, Tensor)> {
@@ -173,15 +210,30 @@ impl InMemory {
                 format!("must be in 1..={n} (the training set size)"),
             ));
         }
-        if self.order.is_none() || self.cursor + batch_size > n {
-            self.order = None;
-            self.cursor = 0;
-        }
-        let order = self
-            .order
-            .get_or_insert_with(|| Tensor::randperm(n, (Kind::Int64, Device::Cpu)));
-        let idx = order.narrow(0, self.cursor, batch_size);
-        self.cursor += batch_size;
+        let idx = if let Some(share) = self.labelled_share {
+            let pools = match self.share_pools.take() {
+                Some(p) => p,
+                None => {
+                    let observed = self.observed.as_ref().ok_or_else(|| {
+                        Error::config("labelled_share", share, "every label is observed")
+                    })?;
+                    LabelledShare::new(observed, share)?
+                }
+            };
+            let pools = self.share_pools.insert(pools);
+            pools.next(batch_size)?
+        } else {
+            if self.order.is_none() || self.cursor + batch_size > n {
+                self.order = None;
+                self.cursor = 0;
+            }
+            let order = self
+                .order
+                .get_or_insert_with(|| Tensor::randperm(n, (Kind::Int64, Device::Cpu)));
+            let idx = order.narrow(0, self.cursor, batch_size);
+            self.cursor += batch_size;
+            idx
+        };
         let (x, y) = self.gather(&self.train, &idx, device)?;
         let observed = self
             .observed

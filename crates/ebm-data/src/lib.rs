@@ -27,6 +27,7 @@ pub mod dsprites;
 pub mod idx;
 mod images;
 pub mod judge;
+mod labelled_share;
 mod memory;
 pub mod mnist;
 pub mod npz;

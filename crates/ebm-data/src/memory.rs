@@ -115,6 +115,7 @@ impl InMemory {
         self.train = take(&self.train, &keep);
         self.observed = self.observed.as_ref().map(|o| o.index_select(0, &keep));
         self.order = None;
+        self.share_pools = None;
         Ok(())
     }
 

@@ -1424,3 +1424,25 @@ fn a_data_source_with_another_label_layout_is_refused() {
     );
     assert_eq!(t.iteration(), 0);
 }
+
+#[test]
+fn complete_rows_are_not_imputed() {
+    // Imputation runs on the rows with a hidden label only: a batch whose observed mask is all
+    // true trains exactly as the same batch without one, and hiding labels changes the step.
+    let _rng = rng_lock();
+    let (x, y, _) = batch(0, 16, false);
+    let all = Tensor::ones([16, 2], (Kind::Bool, Device::Cpu));
+    let mut some = all.copy();
+    let _ = some.get(3).get(1).fill_(0);
+    let trained = |observed: Option<&Tensor>| {
+        let mut t = new_trainer(tiny_config());
+        t.step(&Batch::partial(&x, &y, observed)).unwrap();
+        params(&t)
+    };
+    let (none, full, hidden) = (trained(None), trained(Some(&all)), trained(Some(&some)));
+    let same = |a: &[(String, Tensor)], b: &[(String, Tensor)]| {
+        a.iter().zip(b).all(|((_, u), (_, v))| u.equal(v))
+    };
+    assert!(same(&none, &full), "an all-observed mask changed the step");
+    assert!(!same(&none, &hidden), "a hidden label changed nothing");
+}

@@ -27,6 +27,12 @@ pub struct SpritesConfig {
     pub mask_observed: f64,
     /// Seed of the choice of training images whose mask is observed.
     pub mask_seed: u64,
+    /// With `mask_observed < 1`: the share of every training batch drawn from the images whose
+    /// mask is observed, the rest from the others ([`InMemory::set_labelled_share`]; not the
+    /// paper's weighting). `None` (the default): uniform batches, about `mask_observed` of
+    /// each batch.
+    #[serde(default)]
+    pub labelled_share: Option<f64>,
 }
 
 impl Default for SpritesConfig {
@@ -39,6 +45,7 @@ impl Default for SpritesConfig {
             split_seed: 0,
             mask_observed: 1.0,
             mask_seed: 0,
+            labelled_share: None,
         }
     }
 }
@@ -145,13 +152,14 @@ impl StructuredSprites {
             let m = keep.expand([-1, MASK_BITS as i64], false);
             Tensor::cat(&[f, m], 1)
         });
-        let inner = InMemory::with_observed(
+        let mut inner = InMemory::with_observed(
             layout,
             train.image_split(config.labels),
             test.image_split(config.labels),
             Some(Preprocess::DSPRITES),
             observed,
         )?;
+        inner.set_labelled_share(config.labelled_share)?;
         Ok(Self {
             inner,
             config,

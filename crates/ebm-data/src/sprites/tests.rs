@@ -145,7 +145,29 @@ fn splits_layouts_holdout_and_partial_masks() {
     }
     let z = ds.zero_shot_set(10, Device::Cpu).unwrap();
     assert_eq!(z.x.size(), [10, 1, 32, 32]);
-    // Bad options are errors.
+    // A labelled share: half of every batch has its mask observed (10 % of the images do).
+    let half = SpritesConfig {
+        labelled_share: Some(0.5),
+        ..cfg.clone()
+    };
+    let mut h = StructuredSprites::from_scenes(&scenes, half).unwrap();
+    for _ in 0..3 {
+        let obs = h.next_batch(64, Device::Cpu).unwrap().observed.unwrap();
+        let with_mask = obs.narrow(1, 4, 256).all_dim(1, false);
+        assert_eq!(i64::try_from(with_mask.sum(Kind::Int64)).unwrap(), 32);
+    }
+    // Bad options are errors: a share without hidden masks, a share out of range.
+    for (observed, share) in [(1.0, 0.5), (0.1, 0.0), (0.1, 1.5)] {
+        let c = SpritesConfig {
+            mask_observed: observed,
+            labelled_share: Some(share),
+            ..cfg.clone()
+        };
+        assert!(
+            StructuredSprites::from_scenes(&scenes, c).is_err(),
+            "{observed} {share}"
+        );
+    }
     let bad = SpritesConfig {
         labels: SpriteLabels::Factors,
         ..cfg.clone()

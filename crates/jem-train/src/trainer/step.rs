@@ -54,23 +54,37 @@ impl<M: JointEnergy> Trainer<M> {
             Option<Tensor>,
         );
         let sampled = (|| -> Result<Sampled> {
-            // Positive phase: impute unobserved labels with the observed ones clamped.
+            // Positive phase: impute unobserved labels with the observed ones clamped, on the
+            // rows that have any (each row's chain is independent of the others, so the
+            // complete rows need none; one host read of their count per iteration).
             if let Some(obs) = &observed {
-                let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
-                let free_cols = cols.expand_var_mask(&obs.logical_not());
-                let noise = self.ema.y_init.sample(
-                    &self.layout,
-                    y_pos.size()[0],
-                    self.device,
-                    y_pos.kind(),
-                )?;
-                let y0 = noise.where_self(&free_cols, &y_pos);
-                let state = JointState::new_trusted(&self.model, &x_pos, &y0)?.with_fixed_y(obs)?;
-                let kernel = AnyDiscrete::from_config(&self.ema.config)?;
-                y_pos =
-                    mwg::run_discrete(&kernel, &self.model, state, self.ema.config.impute_steps)?
-                        .into_xy()
-                        .1;
+                let rows = obs.logical_not().any_dim(1, false).nonzero().view([-1]);
+                if rows.size()[0] > 0 {
+                    let obs_r = obs.index_select(0, &rows);
+                    let y_r = y_pos.index_select(0, &rows);
+                    let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
+                    let free_cols = cols.expand_var_mask(&obs_r.logical_not());
+                    let noise = self.ema.y_init.sample(
+                        &self.layout,
+                        rows.size()[0],
+                        self.device,
+                        y_pos.kind(),
+                    )?;
+                    let y0 = noise.where_self(&free_cols, &y_r);
+                    let state =
+                        JointState::new_trusted(&self.model, &x_pos.index_select(0, &rows), &y0)?
+                            .with_fixed_y(&obs_r)?;
+                    let kernel = AnyDiscrete::from_config(&self.ema.config)?;
+                    let imputed = mwg::run_discrete(
+                        &kernel,
+                        &self.model,
+                        state,
+                        self.ema.config.impute_steps,
+                    )?
+                    .into_xy()
+                    .1;
+                    y_pos = y_pos.index_copy(0, &rows, &imputed.to_kind(y_pos.kind()));
+                }
             }
             // Negative phase.
             let draw = self.ema.buffer.draw(
