@@ -1432,7 +1432,7 @@ fn complete_rows_are_not_imputed() {
     let _rng = rng_lock();
     let (x, y, _) = batch(0, 16, false);
     let all = Tensor::ones([16, 2], (Kind::Bool, Device::Cpu));
-    let mut some = all.copy();
+    let some = all.copy();
     let _ = some.get(3).get(1).fill_(0);
     let trained = |observed: Option<&Tensor>| {
         let mut t = new_trainer(tiny_config());
