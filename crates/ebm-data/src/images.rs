@@ -3,7 +3,7 @@
 //! observed-label mask. MNIST, dSprites and the structured sprites are served by it; your own
 //! tensors (or a `.safetensors` / `.npz` file of them, [`InMemory::from_file`]) can be too.
 
-use crate::labelled_share::LabelledShare;
+use crate::labelled_share::{EpochOrder, LabelledShare};
 use crate::preprocess::Preprocess;
 use crate::seeded::SplitMix64;
 use crate::{hide_labels_from_uniforms, Batch};
@@ -58,13 +58,11 @@ pub struct InMemory {
     /// `[N_train, V]` bool, fixed at construction; `None` when nothing is hidden.
     pub(crate) observed: Option<Tensor>,
     /// The current epoch's order of the training examples, and the next position in it.
-    pub(crate) order: Option<Tensor>,
+    pub(crate) order: EpochOrder,
     /// Training examples held out for choosing settings ([`InMemory::hold_out_validation`]).
     pub(crate) validation: Option<ImageSplit>,
-    cursor: i64,
-    /// [`InMemory::set_labelled_share`]'s share, and its pools (built from `observed` when
-    /// first drawn from; dropped whenever the training split changes).
-    labelled_share: Option<f64>,
+    /// [`InMemory::set_labelled_share`]'s pools, built from `observed` (rebuilt whenever the
+    /// training split changes).
     pub(crate) share_pools: Option<LabelledShare>,
 }
 
@@ -111,10 +109,8 @@ impl InMemory {
             test,
             preprocess,
             observed,
-            order: None,
+            order: EpochOrder::default(),
             validation: None,
-            cursor: 0,
-            labelled_share: None,
             share_pools: None,
         })
     }
@@ -162,7 +158,6 @@ impl InMemory {
     /// is hidden, `share` is not in `(0, 1]`, or a pool the share needs is empty.
     pub fn set_labelled_share(&mut self, share: Option<f64>) -> Result<()> {
         self.share_pools = None;
-        self.labelled_share = None;
         let Some(s) = share else { return Ok(()) };
         let observed = self.observed.as_ref().ok_or_else(|| {
             Error::config(
@@ -172,13 +167,12 @@ impl InMemory {
             )
         })?;
         self.share_pools = Some(LabelledShare::new(observed, s)?);
-        self.labelled_share = Some(s);
         Ok(())
     }
 
     /// The share set by [`Self::set_labelled_share`].
     pub fn labelled_share(&self) -> Option<f64> {
-        self.labelled_share
+        self.share_pools.as_ref().map(LabelledShare::share)
     }
 
     /// Preprocessed float32 images `[B, 1, H, W]` and one-hot labels `[B, D]` of `split`'s
@@ -210,29 +204,9 @@ impl InMemory {
                 format!("must be in 1..={n} (the training set size)"),
             ));
         }
-        let idx = if let Some(share) = self.labelled_share {
-            let pools = match self.share_pools.take() {
-                Some(p) => p,
-                None => {
-                    let observed = self.observed.as_ref().ok_or_else(|| {
-                        Error::config("labelled_share", share, "every label is observed")
-                    })?;
-                    LabelledShare::new(observed, share)?
-                }
-            };
-            let pools = self.share_pools.insert(pools);
-            pools.next(batch_size)?
-        } else {
-            if self.order.is_none() || self.cursor + batch_size > n {
-                self.order = None;
-                self.cursor = 0;
-            }
-            let order = self
-                .order
-                .get_or_insert_with(|| Tensor::randperm(n, (Kind::Int64, Device::Cpu)));
-            let idx = order.narrow(0, self.cursor, batch_size);
-            self.cursor += batch_size;
-            idx
+        let idx = match &mut self.share_pools {
+            Some(pools) => pools.next(batch_size)?,
+            None => self.order.next(n, batch_size),
         };
         let (x, y) = self.gather(&self.train, &idx, device)?;
         let observed = self

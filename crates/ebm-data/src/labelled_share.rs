@@ -14,22 +14,49 @@
 use ebm_core::{Error, Result};
 use tch::{Device, Kind, Tensor};
 
+/// Positions `0..n` in a fresh `randperm` order per pass (torch's generator), handed out `k`
+/// at a time; a new pass starts when fewer than `k` are left in this one (the rest of the
+/// pass is dropped). The epoch order of [`crate::InMemory`]'s batches and of each pool here.
+#[derive(Debug, Default)]
+pub(crate) struct EpochOrder {
+    order: Option<Tensor>,
+    cursor: i64,
+}
+
+impl EpochOrder {
+    /// Forgets the current pass (the next call starts a new one).
+    pub(crate) fn reset(&mut self) {
+        self.order = None;
+        self.cursor = 0;
+    }
+
+    /// The next `k ≤ n` positions of the pass over `0..n` (int64 `[k]`, CPU).
+    pub(crate) fn next(&mut self, n: i64, k: i64) -> Tensor {
+        if self.order.is_none() || self.cursor + k > n {
+            self.reset();
+        }
+        let order = self
+            .order
+            .get_or_insert_with(|| Tensor::randperm(n, (Kind::Int64, Device::Cpu)));
+        let picked = order.narrow(0, self.cursor, k);
+        self.cursor += k;
+        picked
+    }
+}
+
 /// One pool of training-example indices and its pass order.
 #[derive(Debug)]
 struct Pool {
     /// Indices into the training split, int64 `[n]`, CPU.
     idx: Tensor,
-    /// The current pass's order of the pool, and the next position in it.
-    order: Option<Tensor>,
-    cursor: i64,
+    order: EpochOrder,
 }
 
 impl Pool {
     fn new(idx: Tensor) -> Self {
         Self {
             idx,
-            order: None,
-            cursor: 0,
+            order: EpochOrder::default(),
         }
     }
 
@@ -37,19 +64,9 @@ impl Pool {
         self.idx.size()[0]
     }
 
-    /// `k ≤ len` indices, the next of this pass; a new pass (a fresh permutation) when fewer
-    /// than `k` are left in this one.
+    /// `k ≤ len` indices, the next of this pass.
     fn take(&mut self, k: i64) -> Tensor {
-        let n = self.len();
-        if self.order.is_none() || self.cursor + k > n {
-            self.order = None;
-            self.cursor = 0;
-        }
-        let order = self
-            .order
-            .get_or_insert_with(|| Tensor::randperm(n, (Kind::Int64, Device::Cpu)));
-        let picked = order.narrow(0, self.cursor, k);
-        self.cursor += k;
+        let picked = self.order.next(self.len(), k);
         self.idx.index_select(0, &picked)
     }
 }
@@ -94,6 +111,11 @@ impl LabelledShare {
             complete,
             incomplete,
         })
+    }
+
+    /// The share of complete examples in every batch.
+    pub(crate) fn share(&self) -> f64 {
+        self.share
     }
 
     /// Indices (int64 `[batch_size]`, CPU) of the next batch: `round(share · batch_size)`

@@ -82,8 +82,10 @@ impl InMemory {
 
     /// Moves `n` training examples, chosen by a permutation fixed by `seed`, into a
     /// validation split (for choosing settings without reading the test split; served by
-    /// [`InMemory::validation_set`]); their observed-label rows go with them. An error when
-    /// `n` leaves no training example or a split is already held out.
+    /// [`InMemory::validation_set`]); their observed-label rows go with them, and a
+    /// [labelled share](InMemory::set_labelled_share) draws from what is left. An error when
+    /// `n` leaves no training example, a split is already held out, or the share's pools no
+    /// longer hold a complete (and an incomplete) example.
     pub fn hold_out_validation(&mut self, n: usize, seed: u64) -> Result<()> {
         let total = self.train.len();
         if n == 0 || n >= total || self.validation.is_some() {
@@ -114,9 +116,9 @@ impl InMemory {
         self.validation = Some(take(&self.train, &val));
         self.train = take(&self.train, &keep);
         self.observed = self.observed.as_ref().map(|o| o.index_select(0, &keep));
-        self.order = None;
-        self.share_pools = None;
-        Ok(())
+        self.order.reset();
+        let share = self.labelled_share();
+        self.set_labelled_share(share)
     }
 
     /// The first `min(max, n)` held-out validation examples, fully labelled, with fresh
