@@ -1446,3 +1446,73 @@ fn complete_rows_are_not_imputed() {
     assert!(same(&none, &full), "an all-observed mask changed the step");
     assert!(!same(&none, &hidden), "a hidden label changed nothing");
 }
+
+/// Bit dropout: with every row's bits dropped the positive phase imputes them from `q₀`, so the
+/// data's bits no longer enter the step (two batches that differ in their bits only train
+/// alike); without it they do. Refused for a layout without bits and outside [0, 1]; the
+/// objective names it.
+#[test]
+fn bit_dropout_imputes_the_data_bits() {
+    let _rng = rng_lock();
+    let bit_layout = || YLayout::new(vec![2], 3).unwrap();
+    let (x, _, _) = batch(0, 16, false);
+    let group = Tensor::randint(2, [16, 1], (Kind::Int64, Device::Cpu));
+    let with_bits = |bits: Tensor| {
+        bit_layout()
+            .encode(&Tensor::cat(&[group.shallow_clone(), bits], 1), Kind::Float)
+            .unwrap()
+    };
+    let (y_a, y_b) = (
+        with_bits(Tensor::zeros([16, 3], (Kind::Int64, Device::Cpu))),
+        with_bits(Tensor::ones([16, 3], (Kind::Int64, Device::Cpu))),
+    );
+    let trainer = |dropout: f64| {
+        Trainer::new(
+            TrainConfig {
+                bit_dropout: dropout,
+                ..tiny_config()
+            },
+            Device::Cpu,
+            |p: &nn::Path| MlpEnergy::new(p, 2, bit_layout(), &[16, 16], Activation::Elu),
+            &Batch::labelled(&x, &y_a),
+        )
+    };
+    let trained = |dropout: f64, y: &Tensor| {
+        let mut t = trainer(dropout).unwrap();
+        t.step(&Batch::labelled(&x, y)).unwrap();
+        let mut v: Vec<_> = t.var_store().variables().into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        (v, t.config().objective_summary())
+    };
+    let same = |a: &[(String, Tensor)], b: &[(String, Tensor)]| {
+        a.iter().zip(b).all(|((_, u), (_, v))| u.equal(v))
+    };
+    let ((a, objective), (b, _)) = (trained(1.0, &y_a), trained(1.0, &y_b));
+    assert!(same(&a, &b), "the dropped bits still entered the step");
+    assert!(objective.contains("bit dropout"), "{objective}");
+    assert!(
+        !objective.contains("(the paper's objective)"),
+        "{objective}"
+    );
+    let ((a, _), (b, _)) = (trained(0.0, &y_a), trained(0.0, &y_b));
+    assert!(
+        !same(&a, &b),
+        "the data's bits changed nothing without dropout"
+    );
+    let err = trainer(1.5).err().unwrap().to_string();
+    assert!(err.contains("bit_dropout"), "{err}");
+    let (x2, y2, _) = batch(0, 16, false);
+    let err = Trainer::new(
+        TrainConfig {
+            bit_dropout: 0.1,
+            ..tiny_config()
+        },
+        Device::Cpu,
+        build,
+        &Batch::labelled(&x2, &y2),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("bit_dropout") && err.contains("no"), "{err}");
+}

@@ -12,6 +12,7 @@ impl TrainConfig {
             && self.l2_energy == 0.0
             && self.data_noise == 0.0
             && self.conditional_negatives == 0.0
+            && self.bit_dropout == 0.0
         {
             s.push_str(" (the paper's objective)");
         }
@@ -64,6 +65,14 @@ impl TrainConfig {
             s.push_str(&format!(
                 " + L2 penalty {} on energies (not in the paper)",
                 self.l2_energy
+            ));
+        }
+        if self.bit_dropout > 0.0 {
+            s.push_str(&format!(
+                "; the bits of a fraction {} of each batch's rows dropped and imputed by the \
+                 model (bit dropout: the positives hold the model's bits there; NOT the paper's \
+                 objective)",
+                self.bit_dropout
             ));
         }
         if self.data_noise > 0.0 {

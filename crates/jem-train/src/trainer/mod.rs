@@ -129,6 +129,13 @@ fn check_layout(config: &TrainConfig, layout: &YLayout) -> Result<()> {
             "clamps the categorical groups, and this layout has none",
         ));
     }
+    if config.bit_dropout > 0.0 && layout.bits() == 0 {
+        return Err(ebm_core::Error::config(
+            "bit_dropout",
+            config.bit_dropout,
+            "drops the label bits, and this layout has none",
+        ));
+    }
     Ok(())
 }
 

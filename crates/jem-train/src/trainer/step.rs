@@ -34,10 +34,26 @@ impl<M: JointEnergy> Trainer<M> {
             x_pos = &x_pos + x_pos.randn_like() * cfg.data_noise;
         }
         let mut y_pos = batch.y.to_device(self.device);
-        let observed = batch.observed.as_ref().map(|o| o.to_device(self.device));
+        let mut observed = batch.observed.as_ref().map(|o| o.to_device(self.device));
         // Rows of the batch: all serve the conditional term; with `cond_batch_size` set, only
         // the first `batch_size` serve the positive phase.
         let b_all = x_pos.size()[0];
+        if cfg.bit_dropout > 0.0 {
+            // Bit dropout: the bits of some rows count as unobserved for this iteration, so
+            // the positive phase imputes them below (the groups stay observed).
+            let all = || {
+                Tensor::ones(
+                    [b_all, self.layout.num_vars() as i64],
+                    (Kind::Bool, self.device),
+                )
+            };
+            let obs = observed.take().unwrap_or_else(all);
+            let rows = Tensor::rand([b_all, 1], (Kind::Float, self.device)).lt(cfg.bit_dropout);
+            let bits = group_variables(&self.layout, self.device)
+                .logical_not()
+                .view([1, -1]);
+            observed = Some(obs.logical_and(&rows.logical_and(&bits).logical_not()));
+        }
         let b = if cfg.cond_batch_size > 0 {
             b_all.min(cfg.batch_size)
         } else {
