@@ -117,6 +117,11 @@ fn new_trainer(cfg: TrainConfig) -> Trainer<MlpEnergy> {
     Trainer::new(cfg, Device::Cpu, build, &Batch::labelled(&x, &y)).unwrap()
 }
 
+/// Whether two [`params`] lists hold equal tensors.
+fn same(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> bool {
+    a.iter().zip(b).all(|((_, u), (_, v))| u.equal(v))
+}
+
 fn params(t: &Trainer<MlpEnergy>) -> Vec<(String, Tensor)> {
     let mut v: Vec<_> = t.var_store().variables().into_iter().collect();
     v.extend(
@@ -1440,9 +1445,6 @@ fn complete_rows_are_not_imputed() {
         params(&t)
     };
     let (none, full, hidden) = (trained(None), trained(Some(&all)), trained(Some(&some)));
-    let same = |a: &[(String, Tensor)], b: &[(String, Tensor)]| {
-        a.iter().zip(b).all(|((_, u), (_, v))| u.equal(v))
-    };
     assert!(same(&none, &full), "an all-observed mask changed the step");
     assert!(!same(&none, &hidden), "a hidden label changed nothing");
 }
@@ -1480,12 +1482,7 @@ fn bit_dropout_imputes_the_data_bits() {
     let trained = |dropout: f64, y: &Tensor| {
         let mut t = trainer(dropout).unwrap();
         t.step(&Batch::labelled(&x, y)).unwrap();
-        let mut v: Vec<_> = t.var_store().variables().into_iter().collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        (v, t.config().objective_summary())
-    };
-    let same = |a: &[(String, Tensor)], b: &[(String, Tensor)]| {
-        a.iter().zip(b).all(|((_, u), (_, v))| u.equal(v))
+        (params(&t), t.config().objective_summary())
     };
     let ((a, objective), (b, _)) = (trained(1.0, &y_a), trained(1.0, &y_b));
     assert!(same(&a, &b), "the dropped bits still entered the step");
