@@ -10,8 +10,12 @@
 //! chains (10 per image, 50 steps): the test rows of a run stopped before its final
 //! evaluation.
 //!
-//! `cargo run --release --example sprites_probe -- [--gen-sweeps 200,1000] [--predict-test 500] runs/sprites
-//! [runs/other/checkpoints/ckpt-00000300 …]` (models with all labels; the network is the one
+//! With `--set KEY=VALUE` (repeatable), each model is sampled with that setting changed, as on a
+//! resumed run (`JointModel::apply_overrides`): e.g. `--set langevin.noise_scale=0.01` judges
+//! generation with hotter `x` chains than the run trained with.
+//!
+//! `cargo run --release --example sprites_probe -- [--gen-sweeps 200,1000] [--predict-test 500]
+//! [--set langevin.noise_scale=0.01] runs/sprites [runs/other/checkpoints/ckpt-00000300 …]` (models with all labels; the network is the one
 //! each checkpoint records; the judges are fitted on the training split, or read from the
 //! judges' cache).
 use anyhow::{Context, Result};
@@ -36,6 +40,7 @@ fn main() -> Result<()> {
     let mut dirs = Vec::new();
     let mut sweeps: Vec<usize> = Vec::new();
     let mut predict_test: i64 = 0;
+    let mut overrides = jem_train::Overrides::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--predict-test" {
@@ -47,6 +52,9 @@ fn main() -> Result<()> {
                 .parse()
                 .with_context(|| format!("--predict-test: {n:?} is not a number of images"))?;
             anyhow::ensure!(predict_test > 0, "--predict-test: images must be ≥ 1");
+        } else if a == "--set" {
+            let kv = args.next().context("--set needs KEY=VALUE")?;
+            overrides.set.push(kv);
         } else if a == "--gen-sweeps" {
             let list = args
                 .next()
@@ -82,8 +90,13 @@ fn main() -> Result<()> {
         )?)
     };
     for d in dirs {
-        let m = JointModel::load_saved(std::path::Path::new(&d), Device::Cpu)
+        let mut m = JointModel::load_saved(std::path::Path::new(&d), Device::Cpu)
             .with_context(|| format!("cannot load {d}"))?;
+        m.apply_overrides(&overrides)
+            .with_context(|| format!("--set {:?} on {d}", overrides.set))?;
+        if !overrides.set.is_empty() {
+            println!("{d}: sampled with {}", overrides.set.join(", "));
+        }
         let acc = factor_accuracy_given_rest(m.energy(), &set.x, &set.y, &set.factors)?;
         let parts: Vec<String> = FACTOR_NAMES
             .iter()

@@ -358,12 +358,35 @@ impl Experiment for SpritesExperiment {
                 predict_metrics(t, &e.val, &e.during, "val_", &mut out)?;
                 generation_metrics(t, j, &e.val, &e.during, "val_", false, &mut out)?;
                 if finished {
-                    predict_metrics(t, &e.test, &e.last, "", &mut out)?;
-                    generation_metrics(t, j, &e.test, &e.last, "", false, &mut out)?;
+                    // The final protocol runs for an hour or more on two CPU cores: say
+                    // which part is running and how long the last one took.
+                    let p = &e.last;
+                    let t0 = std::time::Instant::now();
+                    let say = |what: String| {
+                        eprintln!(
+                            "sprites: final evaluation at {:.0} s: {what}",
+                            t0.elapsed().as_secs_f64()
+                        )
+                    };
+                    say(format!(
+                        "predicting {} test images ({} chains × {} steps each)",
+                        p.predict_examples.min(e.test.x.size()[0]),
+                        p.chains,
+                        p.steps
+                    ));
+                    predict_metrics(t, &e.test, p, "", &mut out)?;
+                    say(format!(
+                        "generating on the test split ({} chains per conditioning, {} sweeps, \
+                         starts {:?})",
+                        p.gen_per_condition, p.gen_sweeps, p.starts
+                    ));
+                    generation_metrics(t, j, &e.test, p, "", false, &mut out)?;
                     if let Some(z) = &e.zero {
-                        predict_metrics(t, z, &e.last, "zero_shot_", &mut out)?;
-                        generation_metrics(t, j, z, &e.last, "zero_shot_", true, &mut out)?;
+                        say("predicting and generating on the zero-shot combinations".into());
+                        predict_metrics(t, z, p, "zero_shot_", &mut out)?;
+                        generation_metrics(t, j, z, p, "zero_shot_", true, &mut out)?;
                     }
+                    say("done".into());
                 }
                 Ok(out)
             },

@@ -6,6 +6,7 @@ use crate::checkpoint;
 use crate::config::{GenerationStart, TrainConfig};
 use crate::kernels::{AnyContinuous, AnyDiscrete};
 use crate::metrics::{accuracy_per_variable, mean_ece, EvalMetrics};
+use crate::overrides::Overrides;
 use crate::trainer::{load_params, read_chains, read_state};
 use ebm_core::{Error, JointEnergy, Result, XInit, YInit, YLayout};
 use mwg::{
@@ -106,6 +107,31 @@ impl<M: JointEnergy> JointModel<M> {
     /// The run's configuration (sampler settings, test-time sweeps and start).
     pub fn config(&self) -> &TrainConfig {
         &self.config
+    }
+
+    /// Changes some settings of the model, to sample it differently: the kernels
+    /// (`y_sampler`, `x_sampler`, `predict_y_sampler`, and `langevin.*`, `dmala.*`, … through
+    /// [`Overrides::set`]), the test-time sweeps and start (`gen_sweeps`, `gen_start`), the
+    /// evaluation's chains — any [`Overrides`] field, applied as on a resumed run. The network,
+    /// its parameters and the replay buffer are untouched; fields that only act in training
+    /// (the learning rate, the objective) are recorded and have no effect here. A setting that
+    /// cannot change between runs of one model, or an invalid result, is an error and leaves
+    /// the model as it was.
+    pub fn apply_overrides(&mut self, overrides: &Overrides) -> Result<()> {
+        let mut config = self.config.clone();
+        overrides.apply(&mut config)?;
+        config.validate()?;
+        // The kernels check their own settings when built.
+        AnyDiscrete::from_config(&config)?;
+        AnyContinuous::from_config(&config)?;
+        if let Some(y_sampler) = config.predict_y_sampler {
+            AnyDiscrete::from_config(&TrainConfig {
+                y_sampler,
+                ..config.clone()
+            })?;
+        }
+        self.config = config;
+        Ok(())
     }
 
     /// The training iteration the checkpoint was taken at.

@@ -5,8 +5,8 @@
 
 use ebm_core::{Error, JointEnergy, YLayout};
 use jem_train::{
-    Activation, Batch, GenerationStart, JointModel, MlpEnergy, Silent, TrainConfig, TrainOptions,
-    Trainer,
+    Activation, Batch, GenerationStart, JointModel, MlpEnergy, Overrides, Silent, TrainConfig,
+    TrainOptions, Trainer,
 };
 use mwg::SamplePredictionConfig;
 use tch::{nn, Device, Kind, Tensor};
@@ -143,6 +143,31 @@ fn a_saved_run_loads_predicts_and_generates_without_its_trainer() {
             "{labels}"
         );
     }
+
+    // Test-time settings change on the loaded model; one that fixes the saved state, or an
+    // invalid value, is an error that leaves the model as it was.
+    let mut model = model;
+    let before = model.config().clone();
+    let bad_key = Overrides {
+        set: vec!["batch_size=8".into()],
+        ..Default::default()
+    };
+    assert!(model.apply_overrides(&bad_key).is_err());
+    let bad_value = Overrides {
+        set: vec!["langevin.noise_scale=-1".into()],
+        ..Default::default()
+    };
+    assert!(model.apply_overrides(&bad_value).is_err());
+    assert_eq!(model.config(), &before);
+    let hotter = Overrides {
+        set: vec!["langevin.noise_scale=0.02".into()],
+        gen_sweeps: Some(7),
+        ..Default::default()
+    };
+    model.apply_overrides(&hotter).unwrap();
+    assert_eq!(model.config().gen_sweeps, 7);
+    assert_ne!(model.config(), &before);
+    assert!(model.log_density(&xt, &yt).unwrap().equal(&f));
 
     // Another network (a 4-way group instead of 3): an error naming the parameters' file.
     let other = |p: &nn::Path| {
