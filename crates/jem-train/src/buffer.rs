@@ -62,8 +62,49 @@ impl ReplayBuffer {
         y_init: &YInit,
         layout: &YLayout,
     ) -> Result<Draw> {
+        let index = Tensor::randint(self.len(), [batch], (Kind::Int64, self.x.device()));
+        self.draw_at(index, reinit_prob, x_init, y_init, layout)
+    }
+
+    /// As [`Self::draw`], from the slots `slots` only (uniformly, with replacement): a buffer
+    /// split into parts that hold different kinds of chain. An empty or out-of-range `slots`
+    /// is an error.
+    pub fn draw_slots(
+        &self,
+        slots: std::ops::Range<i64>,
+        batch: i64,
+        reinit_prob: f64,
+        x_init: &XInit,
+        y_init: &YInit,
+        layout: &YLayout,
+    ) -> Result<Draw> {
+        if slots.is_empty() || slots.start < 0 || slots.end > self.len() {
+            return Err(Error::config(
+                "slots",
+                format!("{slots:?}"),
+                format!("a non-empty range within the buffer's {} slots", self.len()),
+            ));
+        }
+        let index = Tensor::randint_low(
+            slots.start,
+            slots.end,
+            [batch],
+            (Kind::Int64, self.x.device()),
+        );
+        self.draw_at(index, reinit_prob, x_init, y_init, layout)
+    }
+
+    /// The draw of the slots `index` `[B]`, each re-initialised with probability `reinit_prob`.
+    fn draw_at(
+        &self,
+        index: Tensor,
+        reinit_prob: f64,
+        x_init: &XInit,
+        y_init: &YInit,
+        layout: &YLayout,
+    ) -> Result<Draw> {
         let device: Device = self.x.device();
-        let index = Tensor::randint(self.len(), [batch], (Kind::Int64, device));
+        let batch = index.size()[0];
         let reinit = Tensor::rand([batch], (Kind::Float, device)).lt(reinit_prob);
         let x_noise = x_init.sample(batch);
         let y_noise = y_init.sample(layout, batch, device, self.y.kind())?;

@@ -966,6 +966,72 @@ fn conditional_negatives_report_each_kind_of_chain() {
     assert!(r.f_neg_joint.is_none() && r.f_neg_conditional.is_none());
 }
 
+/// `conditional_persistent`: the buffer's first `ρ·N` slots hold conditional chains that keep
+/// their own labels (all of `y` here: the layout has groups only), the others joint chains;
+/// a conditional chain that restarts takes the batch's labels. Half the negatives come from
+/// each part. Refused without conditional negatives; the objective names it.
+#[test]
+fn persistent_conditional_chains_keep_their_own_labels() {
+    let _rng = rng_lock();
+    let (x, y, target) = batch_labelled_1_2();
+    let run = |reinit_prob: f64| {
+        let mut t = new_trainer(TrainConfig {
+            conditional_negatives: 0.5,
+            conditional_persistent: true,
+            reinit_prob,
+            ..tiny_config()
+        });
+        let (x_before, y_before) = (t.buffer().x.copy(), t.buffer().y.copy());
+        t.step(&Batch::labelled(&x, &y)).unwrap();
+        let moved = (t.buffer().x.copy() - x_before)
+            .abs()
+            .sum_dim_intlist(1, false, Kind::Float)
+            .gt(0.0);
+        let same_y = t.buffer().y.eq_tensor(&y_before).all_dim(1, false);
+        let hit = t.buffer().y.eq_tensor(&target).all_dim(1, false);
+        let count = |m: &Tensor| i64::try_from(m.sum(Kind::Int64)).unwrap();
+        // buffer_size 64, ρ = 0.5: slots 0..32 conditional, 32..64 joint.
+        let (c, j) = (moved.narrow(0, 0, 32), moved.narrow(0, 32, 32));
+        (
+            count(&c),
+            count(&c.logical_and(&same_y.narrow(0, 0, 32))),
+            count(&c.logical_and(&hit.narrow(0, 0, 32))),
+            count(&j),
+            count(&j.logical_and(&same_y.narrow(0, 32, 32))),
+            t.config().objective_summary(),
+        )
+    };
+    // No restarts: the conditional chains that ran kept their labels, whatever they were;
+    // the joint chains' labels moved.
+    let (c, c_same, _, j, j_same, objective) = run(0.0);
+    assert!(c >= 4 && j >= 4, "{c} conditional and {j} joint slots ran");
+    assert_eq!(
+        c_same, c,
+        "a persistent conditional chain changed its labels"
+    );
+    assert!(
+        j_same < j,
+        "no joint chain changed its labels ({j_same} of {j} kept)"
+    );
+    assert!(
+        objective.contains("persistent conditional chains"),
+        "{objective}"
+    );
+    // Every chain restarted: the conditional ones took the batch's labels (1, 2).
+    let (c, _, c_hit, _, _, _) = run(1.0);
+    assert!(c >= 4, "{c} conditional slots ran");
+    assert_eq!(
+        c_hit, c,
+        "a restarted conditional chain did not take the batch's labels"
+    );
+    let bad = TrainConfig {
+        conditional_persistent: true,
+        ..tiny_config()
+    };
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(err.contains("conditional_persistent"), "{err}");
+}
+
 /// `conditional_reinit_prob = 1`: every conditional chain starts from `p₀(x)`, not from its
 /// buffer state. With a Langevin step too small to move `x`, a slot written back by a buffer
 /// chain keeps its `x`; a restarted one holds a fresh draw from noise. Its labels stay clamped.

@@ -63,6 +63,19 @@ pub struct TrainConfig {
     /// something else teach "not here"; fresh chains teach the nucleation. 0 = off (the
     /// buffer's own `reinit_prob` still applies); **not in the paper**.
     pub conditional_reinit_prob: f64,
+    /// Persistent conditional chains: a fixed share `ρ` (`conditional_negatives`) of the replay
+    /// buffer's slots holds conditional chains that keep their clamped groups for their whole
+    /// life — the groups of a data row of the batch in which the chain (re)started from
+    /// `p₀(x) q₀(bits)` — and each iteration `ρ·B` of the negatives are drawn from them (the
+    /// rest from the joint slots). The conditional term's negative phase is
+    /// `E_{groups ∼ data} E_{p(x, bits | groups)}`, so the clamped groups need only be a draw
+    /// from the data, not the batch's own: each chain is then a PCD chain of one
+    /// `p(x, bits | groups)`, as long-lived as generation from noise (200 sweeps at a 5 %
+    /// restart rate, 10 sweeps per draw), where `false` (the default) clamps a random buffer
+    /// state to this batch's groups each iteration, so a conditional chain has had 10 sweeps
+    /// under its clamp. Needs `conditional_negatives > 0`; **not in the paper**.
+    #[serde(default)]
+    pub conditional_persistent: bool,
     /// Clip the global L2 norm of the parameter gradient to this value before each Adam step
     /// (0 = off, the paper's setting; the authors' joint code offers it as an option).
     pub clip_grad: f64,
@@ -201,6 +214,7 @@ impl Default for TrainConfig {
             data_noise: 0.0,
             conditional_negatives: 0.0,
             conditional_reinit_prob: 0.0,
+            conditional_persistent: false,
             clip_grad: 0.0,
             label_lr_scale: 1.0,
             cond_weight: 0.0,
@@ -336,6 +350,13 @@ impl TrainConfig {
                 "conditional_reinit_prob",
                 self.conditional_reinit_prob,
                 "restarts conditional chains: needs conditional_negatives > 0",
+            ));
+        }
+        if self.conditional_persistent && self.conditional_negatives == 0.0 {
+            return Err(Error::config(
+                "conditional_persistent",
+                self.conditional_persistent,
+                "keeps conditional chains in the buffer: needs conditional_negatives > 0",
             ));
         }
         if !(0.0..=1.0).contains(&self.bit_dropout) {

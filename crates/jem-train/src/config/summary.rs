@@ -24,6 +24,12 @@ impl TrainConfig {
                 self.conditional_negatives,
                 self.conditional_negatives
             );
+            if self.conditional_persistent {
+                s.push_str(
+                    " (persistent conditional chains: a fixed share of the buffer keeps its \
+                     clamped groups for life, drawn from the data when the chain starts)",
+                );
+            }
             if self.conditional_reinit_prob > 0.0 {
                 s.push_str(&format!(
                     " (conditional chains restarted from p0(x) q0(bits) with probability {})",

@@ -118,11 +118,15 @@ pub fn default() -> TrainConfig {
 /// `config` for labels laid out as `layout`: a layout without categorical groups (the
 /// mask-only labels) has nothing for the terms over the groups to act on, so the conditional
 /// negatives (which clamp the groups, and are refused without them) and the extra conditional
-/// term are turned off; any other layout keeps `config` as it is.
+/// term are turned off; a layout without mask bits (the factors-only labels) has no bits to
+/// drop, so bit dropout is turned off; any other layout keeps `config` as it is.
 pub fn for_layout(mut config: TrainConfig, layout: &YLayout) -> TrainConfig {
     if layout.groups().is_empty() {
         config.conditional_negatives = 0.0;
         config.cond_weight = 0.0;
+    }
+    if layout.bits() == 0 {
+        config.bit_dropout = 0.0;
     }
     config
 }

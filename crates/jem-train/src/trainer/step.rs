@@ -103,14 +103,25 @@ impl<M: JointEnergy> Trainer<M> {
                 }
             }
             // Negative phase.
-            let draw = self.ema.buffer.draw(
-                cfg.batch_size,
-                cfg.reinit_prob,
-                &self.ema.x_init,
-                &self.ema.y_init,
-                &self.layout,
-            )?;
+            let persistent = cfg.conditional_persistent
+                && cfg.conditional_negatives > 0.0
+                && b == cfg.batch_size;
+            let (draw, conditional_count) = if persistent {
+                self.draw_persistent(&cfg)?
+            } else {
+                let draw = self.ema.buffer.draw(
+                    cfg.batch_size,
+                    cfg.reinit_prob,
+                    &self.ema.x_init,
+                    &self.ema.y_init,
+                    &self.layout,
+                )?;
+                (draw, 0)
+            };
             let (mut x0, mut y0) = (draw.x, draw.y);
+            // Rows that start afresh this iteration (a persistent conditional chain takes
+            // this batch's groups then).
+            let mut restarted = draw.reinit;
             if cfg.data_reinit_prob > 0.0 && b == cfg.batch_size {
                 // Restart some chains at this batch's data points, labels from q₀(y).
                 let m = Tensor::rand([b], (Kind::Float, self.device)).lt(cfg.data_reinit_prob);
@@ -121,10 +132,44 @@ impl<M: JointEnergy> Trainer<M> {
                 let x_data = x_pos.narrow(0, 0, b).to_kind(x0.kind());
                 x0 = select_rows(&m, &x_data, &x0);
                 y0 = select_rows(&m, &y_q0, &y0);
+                restarted = restarted.logical_or(&m);
             }
             let mut fixed = None;
             let mut conditional_rows = None;
-            if cfg.conditional_negatives > 0.0 && b == cfg.batch_size {
+            if persistent {
+                // Persistent conditional chains: the first rows, drawn from the conditional
+                // slots, keep the groups they hold, except those starting afresh, which take
+                // this batch's (a draw of the data's groups).
+                let m = Tensor::arange(b, (Kind::Int64, self.device))
+                    .lt(conditional_count)
+                    .view([-1, 1]);
+                let is_group = group_variables(&self.layout, self.device).view([1, -1]);
+                let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
+                if cfg.conditional_reinit_prob > 0.0 {
+                    let fresh = Tensor::rand([b], (Kind::Float, self.device))
+                        .lt(cfg.conditional_reinit_prob)
+                        .logical_and(&m.view([-1]));
+                    let x_noise = self.ema.x_init.sample(b).to_kind(x0.kind());
+                    let y_noise =
+                        self.ema
+                            .y_init
+                            .sample(&self.layout, b, self.device, y0.kind())?;
+                    x0 = select_rows(&fresh, &x_noise, &x0);
+                    y0 = select_rows(&fresh, &y_noise, &y0);
+                    restarted = restarted.logical_or(&fresh);
+                }
+                let new_groups = restarted
+                    .view([-1, 1])
+                    .logical_and(&m)
+                    .logical_and(&is_group);
+                let take = cols.expand_var_mask(&new_groups); // [b, D]
+                y0 = y_pos
+                    .narrow(0, 0, b)
+                    .to_kind(y0.kind())
+                    .where_self(&take, &y0);
+                fixed = Some(m.logical_and(&is_group));
+                conditional_rows = Some(m.view([-1]));
+            } else if cfg.conditional_negatives > 0.0 && b == cfg.batch_size {
                 // Conditional negatives: some chains take this batch's categorical groups,
                 // clamped (`conditional_negatives`); their bits and `x` move.
                 let m = Tensor::rand([b], (Kind::Float, self.device))
@@ -395,6 +440,47 @@ impl<M: JointEnergy> Trainer<M> {
             }
         }
         Ok(())
+    }
+}
+
+impl<M: JointEnergy> Trainer<M> {
+    /// The negatives' start states when the conditional chains persist
+    /// (`conditional_persistent`): the buffer's first `round(ρ·N)` slots hold the conditional
+    /// chains (at least one slot of each kind), and `round(ρ·B)` rows are drawn from them,
+    /// first, the others from the joint slots. Returns the draw and the number of conditional
+    /// rows.
+    fn draw_persistent(&self, cfg: &crate::TrainConfig) -> Result<(crate::buffer::Draw, i64)> {
+        let n = self.ema.buffer.len();
+        if n < 2 {
+            return Err(Error::config(
+                "buffer_size",
+                n,
+                "persistent conditional chains need ≥ 2 slots (conditional and joint)",
+            ));
+        }
+        let rho = cfg.conditional_negatives;
+        let b = cfg.batch_size;
+        let n_c = ((rho * n as f64).round() as i64).clamp(1, n - 1);
+        let b_c = ((rho * b as f64).round() as i64).clamp(0, b);
+        let buf = &self.ema.buffer;
+        let (xi, yi) = (&self.ema.x_init, &self.ema.y_init);
+        let mut parts = Vec::with_capacity(2);
+        if b_c > 0 {
+            parts.push(buf.draw_slots(0..n_c, b_c, cfg.reinit_prob, xi, yi, &self.layout)?);
+        }
+        if b_c < b {
+            parts.push(buf.draw_slots(n_c..n, b - b_c, cfg.reinit_prob, xi, yi, &self.layout)?);
+        }
+        let cat = |f: fn(&crate::buffer::Draw) -> &Tensor| -> Tensor {
+            Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0)
+        };
+        let draw = crate::buffer::Draw {
+            index: cat(|d| &d.index),
+            x: cat(|d| &d.x),
+            y: cat(|d| &d.y),
+            reinit: cat(|d| &d.reinit),
+        };
+        Ok((draw, b_c))
     }
 }
 
