@@ -1014,7 +1014,7 @@ fn persistent_conditional_chains_keep_their_own_labels() {
         "no joint chain changed its labels ({j_same} of {j} kept)"
     );
     assert!(
-        objective.contains("persistent conditional chains"),
+        objective.contains("persistent chains whose categorical groups stay clamped"),
         "{objective}"
     );
     // Every chain restarted: the conditional ones took the batch's labels (1, 2).

@@ -17,19 +17,20 @@ impl TrainConfig {
             s.push_str(" (the paper's objective)");
         }
         if self.conditional_negatives > 0.0 {
+            let whose = if self.conditional_persistent {
+                ": persistent chains whose categorical groups stay clamped for life (a fixed \
+                 share of the replay buffer; the groups of a data row from when the chain \
+                 started)"
+            } else {
+                " with the batch's categorical groups clamped"
+            };
             s = format!(
-                "{} × {s} + {} × log p(x, bits | groups) (a fraction {} of the negative chains \
-                 with the batch's categorical groups clamped; NOT the paper's objective)",
+                "{} × {s} + {} × log p(x, bits | groups) (a fraction {} of the negative \
+                 chains{whose}; NOT the paper's objective)",
                 1.0 - self.conditional_negatives,
                 self.conditional_negatives,
                 self.conditional_negatives
             );
-            if self.conditional_persistent {
-                s.push_str(
-                    " (persistent conditional chains: a fixed share of the buffer keeps its \
-                     clamped groups for life, drawn from the data when the chain starts)",
-                );
-            }
             if self.conditional_reinit_prob > 0.0 {
                 s.push_str(&format!(
                     " (conditional chains restarted from p0(x) q0(bits) with probability {})",
