@@ -10,12 +10,16 @@
 //! chains (10 per image, 50 steps): the test rows of a run stopped before its final
 //! evaluation.
 //!
+//! With `--gen-test N`, also generation from noise on the test split and on the held-out
+//! combinations (zero-shot), N chains per conditioning with the run's `gen_sweeps`: the final
+//! protocol's generation from noise (N = 240) without its buffer starts.
+//!
 //! With `--set KEY=VALUE` (repeatable), each model is sampled with that setting changed, as on a
 //! resumed run (`JointModel::apply_overrides`): e.g. `--set langevin.noise_scale=0.01` judges
 //! generation with hotter `x` chains than the run trained with.
 //!
 //! `cargo run --release --example sprites_probe -- [--gen-sweeps 200,1000] [--predict-test 500]
-//! [--set langevin.noise_scale=0.01] runs/sprites [runs/other/checkpoints/ckpt-00000300 …]` (models with all labels; the network is the one
+//! [--gen-test 240] [--set langevin.noise_scale=0.01] runs/sprites [runs/other/checkpoints/ckpt-00000300 …]` (models with all labels; the network is the one
 //! each checkpoint records; the judges are fitted on the training split, or read from the
 //! judges' cache).
 use anyhow::{Context, Result};
@@ -40,6 +44,7 @@ fn main() -> Result<()> {
     let mut dirs = Vec::new();
     let mut sweeps: Vec<usize> = Vec::new();
     let mut predict_test: i64 = 0;
+    let mut gen_test: i64 = 0;
     let mut overrides = jem_train::Overrides::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -52,6 +57,15 @@ fn main() -> Result<()> {
                 .parse()
                 .with_context(|| format!("--predict-test: {n:?} is not a number of images"))?;
             anyhow::ensure!(predict_test > 0, "--predict-test: images must be ≥ 1");
+        } else if a == "--gen-test" {
+            let n = args
+                .next()
+                .context("--gen-test needs a number of chains per conditioning")?;
+            gen_test = n
+                .trim()
+                .parse()
+                .with_context(|| format!("--gen-test: {n:?} is not a number of chains"))?;
+            anyhow::ensure!(gen_test > 0, "--gen-test: chains must be ≥ 1");
         } else if a == "--set" {
             let kv = args.next().context("--set needs KEY=VALUE")?;
             overrides.set.push(kv);
@@ -77,10 +91,20 @@ fn main() -> Result<()> {
     );
     let mut data = StructuredSprites::generate(SpritesConfig::default())?;
     let set = EvalSet::of(&mut data, Split::Validation, 1000, Device::Cpu)?;
-    let test = (predict_test > 0)
-        .then(|| EvalSet::of(&mut data, Split::Test, predict_test, Device::Cpu))
+    let test = (predict_test > 0 || gen_test > 0)
+        .then(|| {
+            EvalSet::of(
+                &mut data,
+                Split::Test,
+                predict_test.max(gen_test),
+                Device::Cpu,
+            )
+        })
         .transpose()?;
-    let judges = if sweeps.is_empty() {
+    let zero_shot = (gen_test > 0)
+        .then(|| EvalSet::of(&mut data, Split::ZeroShot, gen_test, Device::Cpu))
+        .transpose()?;
+    let judges = if sweeps.is_empty() && gen_test == 0 {
         None
     } else {
         Some(SpriteJudges::fit(
@@ -104,7 +128,32 @@ fn main() -> Result<()> {
             .map(|(n, a)| format!("{n} {a:.3}"))
             .collect();
         println!("{d}: given the rest, by energy: {}", parts.join(", "));
-        if let Some(test) = &test {
+        if let (Some(test), Some(judges)) = (test.as_ref().filter(|_| gen_test > 0), &judges) {
+            let p = Protocol {
+                predict_examples: 0,
+                chains: 0,
+                steps: 0,
+                gen_per_condition: gen_test,
+                gen_sweeps: m.config().gen_sweeps,
+                starts: vec![GenerationStart::Noise],
+            };
+            seed_everything(0);
+            let start = std::time::Instant::now();
+            let mut out = BTreeMap::new();
+            generation_metrics(&m, judges, test, &p, "", false, &mut out)?;
+            if let Some(z) = &zero_shot {
+                generation_metrics(&m, judges, z, &p, "zero_shot_", true, &mut out)?;
+            }
+            let parts: Vec<String> = out.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
+            println!(
+                "{d}: test generation from noise, {gen_test} chains per conditioning, {} sweeps \
+                 ({:.0} s): {}",
+                p.gen_sweeps,
+                start.elapsed().as_secs_f64(),
+                parts.join(", ")
+            );
+        }
+        if let Some(test) = test.as_ref().filter(|_| predict_test > 0) {
             let p = Protocol {
                 predict_examples: predict_test,
                 chains: PREDICT_CHAINS,
@@ -120,7 +169,7 @@ fn main() -> Result<()> {
             let parts: Vec<String> = out.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
             println!(
                 "{d}: test prediction, {} images ({:.0} s): {}",
-                test.x.size()[0],
+                predict_test.min(test.x.size()[0]),
                 start.elapsed().as_secs_f64(),
                 parts.join(", ")
             );

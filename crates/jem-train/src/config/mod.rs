@@ -73,7 +73,9 @@ pub struct TrainConfig {
     /// `p(x, bits | groups)`, as long-lived as generation from noise (200 sweeps at a 5 %
     /// restart rate, 10 sweeps per draw), where `false` (the default) clamps a random buffer
     /// state to this batch's groups each iteration, so a conditional chain has had 10 sweeps
-    /// under its clamp. Needs `conditional_negatives > 0`; **not in the paper**.
+    /// under its clamp. Until a slot first restarts, its groups are those its buffer state was
+    /// drawn with (`q₀`: the data's frequencies per group). Needs `conditional_negatives > 0`;
+    /// **not in the paper**.
     #[serde(default)]
     pub conditional_persistent: bool,
     /// Clip the global L2 norm of the parameter gradient to this value before each Adam step
