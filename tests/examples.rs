@@ -430,6 +430,7 @@ fn sprites_runs_end_to_end() {
     let objective = m["objective"].as_str().unwrap();
     assert!(objective.contains("Dmala on y"), "{objective}");
     assert!(!objective.contains("Rao-Blackwellised"), "{objective}");
+    assert!(objective.contains("bit dropout"), "{objective}");
     let lines = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
     assert!(lines.lines().next().unwrap().contains("val_mask_iou"));
     assert_files(
