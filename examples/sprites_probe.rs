@@ -49,23 +49,9 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--predict-test" {
-            let n = args
-                .next()
-                .context("--predict-test needs a number of images")?;
-            predict_test = n
-                .trim()
-                .parse()
-                .with_context(|| format!("--predict-test: {n:?} is not a number of images"))?;
-            anyhow::ensure!(predict_test > 0, "--predict-test: images must be ≥ 1");
+            predict_test = count(&a, args.next(), "images")?;
         } else if a == "--gen-test" {
-            let n = args
-                .next()
-                .context("--gen-test needs a number of chains per conditioning")?;
-            gen_test = n
-                .trim()
-                .parse()
-                .with_context(|| format!("--gen-test: {n:?} is not a number of chains"))?;
-            anyhow::ensure!(gen_test > 0, "--gen-test: chains must be ≥ 1");
+            gen_test = count(&a, args.next(), "chains per conditioning")?;
         } else if a == "--set" {
             let kv = args.next().context("--set needs KEY=VALUE")?;
             overrides.set.push(kv);
@@ -197,4 +183,15 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The value of `flag`, a count ≥ 1 of `what`.
+fn count(flag: &str, value: Option<String>, what: &str) -> Result<i64> {
+    let v = value.with_context(|| format!("{flag} needs a number of {what}"))?;
+    let n: i64 = v
+        .trim()
+        .parse()
+        .with_context(|| format!("{flag}: {v:?} is not a number of {what}"))?;
+    anyhow::ensure!(n > 0, "{flag}: {what} must be ≥ 1");
+    Ok(n)
 }

@@ -146,16 +146,9 @@ impl<M: JointEnergy> Trainer<M> {
                 let is_group = group_variables(&self.layout, self.device).view([1, -1]);
                 let cols = ebm_core::ColumnMaps::for_layout(&self.layout, self.device);
                 if cfg.conditional_reinit_prob > 0.0 {
-                    let fresh = Tensor::rand([b], (Kind::Float, self.device))
-                        .lt(cfg.conditional_reinit_prob)
-                        .logical_and(&m.view([-1]));
-                    let x_noise = self.ema.x_init.sample(b).to_kind(x0.kind());
-                    let y_noise =
-                        self.ema
-                            .y_init
-                            .sample(&self.layout, b, self.device, y0.kind())?;
-                    x0 = select_rows(&fresh, &x_noise, &x0);
-                    y0 = select_rows(&fresh, &y_noise, &y0);
+                    let fresh;
+                    (x0, y0, fresh) =
+                        self.restart_some(&m, cfg.conditional_reinit_prob, &x0, &y0)?;
                     restarted = restarted.logical_or(&fresh);
                 }
                 let new_groups = restarted
@@ -181,16 +174,7 @@ impl<M: JointEnergy> Trainer<M> {
                 let take = cols.expand_var_mask(&f); // [b, D]
                 if cfg.conditional_reinit_prob > 0.0 {
                     // Some conditional chains start afresh from p₀(x) q₀(bits).
-                    let fresh = Tensor::rand([b], (Kind::Float, self.device))
-                        .lt(cfg.conditional_reinit_prob)
-                        .logical_and(&m.view([-1]));
-                    let x_noise = self.ema.x_init.sample(b).to_kind(x0.kind());
-                    let y_noise =
-                        self.ema
-                            .y_init
-                            .sample(&self.layout, b, self.device, y0.kind())?;
-                    x0 = select_rows(&fresh, &x_noise, &x0);
-                    y0 = select_rows(&fresh, &y_noise, &y0);
+                    (x0, y0, _) = self.restart_some(&m, cfg.conditional_reinit_prob, &x0, &y0)?;
                 }
                 y0 = y_pos
                     .narrow(0, 0, b)
@@ -481,6 +465,32 @@ impl<M: JointEnergy> Trainer<M> {
             reinit: cat(|d| &d.reinit),
         };
         Ok((draw, b_c))
+    }
+
+    /// Restarts each chain of `rows` (`[B, 1]` bool) with probability `p` from `p₀(x) q₀(y)`:
+    /// returns the new `(x0, y0)` and the restarted rows `[B]` bool. One draw of torch's
+    /// generator for the choice, then one for `x` and one for `y`, in that order.
+    fn restart_some(
+        &self,
+        rows: &Tensor,
+        p: f64,
+        x0: &Tensor,
+        y0: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let b = x0.size()[0];
+        let fresh = Tensor::rand([b], (Kind::Float, self.device))
+            .lt(p)
+            .logical_and(&rows.view([-1]));
+        let x_noise = self.ema.x_init.sample(b).to_kind(x0.kind());
+        let y_noise = self
+            .ema
+            .y_init
+            .sample(&self.layout, b, self.device, y0.kind())?;
+        Ok((
+            select_rows(&fresh, &x_noise, x0),
+            select_rows(&fresh, &y_noise, y0),
+            fresh,
+        ))
     }
 }
 
